@@ -1,0 +1,41 @@
+#pragma once
+// Weights of a Llama decoder in the in-memory layout every other layer of bitfold assumes:
+// - row-major [out, in] linear weights, as in Hugging Face (Y = X Wᵀ + b);
+// - q/k rows in Hugging Face "rotate-half" RoPE order (llama2.c / Meta checkpoints, which pair
+//   interleaved rows, are permuted on load), so RoPE has one implementation;
+// - F32 on the device the model runs on.
+#include <string>
+#include <vector>
+
+#include "core/tensor.h"
+#include "model/config.h"
+
+namespace bitfold::model {
+
+struct Linear {
+  Tensor weight;  // [out, in]
+  Tensor bias;    // [out], undefined when the layer has none
+  int64_t out_features() const { return weight.dim(0); }
+  int64_t in_features() const { return weight.dim(1); }
+};
+
+struct LayerWeights {
+  Tensor attn_norm;  // [dim] RMSNorm γ before attention
+  Linear q, k, v, o;
+  Tensor ffn_norm;   // [dim] RMSNorm γ before the MLP
+  Linear gate, up, down;
+};
+
+struct LlamaWeights {
+  ModelConfig config;
+  Tensor token_embedding;  // [vocab, dim]
+  std::vector<LayerWeights> layers;
+  Tensor final_norm;       // [dim]
+  Linear lm_head;          // [vocab, dim]; shares storage with token_embedding when tied
+};
+
+// Names of the seven linears of a block, in Hugging Face spelling ("self_attn.q_proj", ...), for
+// messages, recipes and checkpoints.
+const std::vector<std::string>& linear_names();
+
+}  // namespace bitfold::model
