@@ -37,18 +37,19 @@ SafetensorsEntry parse_entry(const std::string& path, const std::string& name, c
     fail("{}: tensor {}: missing \"dtype\" string", path, name);
   const std::string dtype = dtype_it->get<std::string>();
   if (!parse_dtype(dtype, e.dtype))
-    fail("{}: tensor {} has unknown or unsupported dtype {} (supported: F64 F32 F16 BF16 I64 I32 "
-         "I16 I8 U8)",
-         path, name, dtype);
+    fail(
+        "{}: tensor {} has unknown or unsupported dtype {} (supported: F64 F32 F16 BF16 I64 I32 "
+        "I16 I8 U8)",
+        path, name, dtype);
 
   const auto shape_it = value.find("shape");
   if (shape_it == value.end() || !shape_it->is_array())
     fail("{}: tensor {}: missing \"shape\" array", path, name);
   std::vector<uint64_t> dims;
   for (const json& d : *shape_it) {
-    if (!d.is_number_unsigned())
-      fail("{}: tensor {}: shape {} has an entry that is not a non-negative integer", path, name,
-           shape_it->dump());
+    if (!d.is_number_unsigned() || d.get<uint64_t>() > uint64_t(INT64_MAX))
+      fail("{}: tensor {}: shape {} has an entry that is not a non-negative 64-bit integer", path,
+           name, shape_it->dump());
     dims.push_back(d.get<uint64_t>());
   }
 
@@ -61,9 +62,10 @@ SafetensorsEntry parse_entry(const std::string& path, const std::string& name, c
   if (e.begin > e.end)
     fail("{}: tensor {}: data_offsets [{}, {}] end before they begin", path, name, e.begin, e.end);
   if (e.end > data_size)
-    fail("{}: tensor {}: data_offsets [{}, {}] run past the end of the data ({} bytes): file "
-         "truncated or header corrupt",
-         path, name, e.begin, e.end, data_size);
+    fail(
+        "{}: tensor {}: data_offsets [{}, {}] run past the end of the data ({} bytes): file "
+        "truncated or header corrupt",
+        path, name, e.begin, e.end, data_size);
 
   uint64_t bytes = 0;
   if (!checked_product(dims, bytes) || !checked_mul(bytes, dtype_size(e.dtype), bytes) ||
@@ -84,7 +86,8 @@ SafetensorsFile SafetensorsFile::open(const std::filesystem::path& path) {
   const std::string p = path.string();
   const size_t size = f.file_->size();
   if (size == 0) fail("{}: empty file, expected safetensors", p);
-  if (size < 8) fail("{}: {} bytes is too small for a safetensors file (8-byte header length)", p, size);
+  if (size < 8)
+    fail("{}: {} bytes is too small for a safetensors file (8-byte header length)", p, size);
 
   const uint64_t header_len = read_u64_le(f.file_->data());
   if (header_len > size - 8)
