@@ -9,6 +9,7 @@
 
 #include "core/error.h"
 #include "core/mapped_file.h"
+#include "core/printable.h"
 
 namespace bitfold::model {
 
@@ -116,7 +117,7 @@ ModelConfig parse_hf_config(const std::string& text, const std::string& where) {
   const FamilyDefaults* f = family(model_type);
   if (!f)
     fail("{}: model_type \"{}\" is not supported (supported: llama, mistral, qwen2)", where,
-         model_type);
+         printable(model_type));
   if (r.has("architectures")) {
     const json& archs = root["architectures"];
     if (!archs.is_array() || archs.size() != 1 || archs[0] != f->architecture)
@@ -128,10 +129,10 @@ ModelConfig parse_hf_config(const std::string& text, const std::string& where) {
     const std::string type =
         s.is_object() ? s.value("rope_type", s.value("type", std::string("?"))) : s.dump();
     fail("{}: rope_scaling of type {} is not supported (bitfold's RoPE has no frequency scaling)",
-         where, type);
+         where, printable(type));
   }
   if (const std::string act = r.string("hidden_act", "silu"); act != "silu")
-    fail("{}: hidden_act {} is not supported (only silu)", where, act);
+    fail("{}: hidden_act {} is not supported (only silu)", where, printable(act));
   for (const char* key : {"attention_bias", "mlp_bias"})
     if (r.boolean(key, false)) fail("{}: {} = true is not supported", where, key);
   if (model_type == "qwen2" && r.boolean("use_sliding_window", false))

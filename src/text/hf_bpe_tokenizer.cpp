@@ -7,6 +7,7 @@
 
 #include "core/error.h"
 #include "core/mapped_file.h"
+#include "core/printable.h"
 #include "text/bpe_merge.h"
 #include "text/byte_level.h"
 #include "text/regex.h"
@@ -147,13 +148,13 @@ void parse_pre_tokenizer(const json& j, const std::string& where,
     else if (behavior == "Contiguous")
       step->behavior = SplitBehavior::Contiguous;
     else
-      fail("{}: Split pre_tokenizer behavior {} is not supported", where, behavior);
+      fail("{}: Split pre_tokenizer behavior {} is not supported", where, printable(behavior));
     step->invert = get_bool(j, "invert", false);
   } else {
     fail(
         "{}: pre_tokenizer {} is not supported (byte-level BPE uses Split and ByteLevel; for a "
         "sentencepiece-style tokenizer load its tokenizer.model instead)",
-        where, type);
+        where, printable(type));
   }
   steps.push_back(std::move(step));
 }
@@ -167,7 +168,7 @@ void check_normalizer(const json& j, const std::string& where) {
     return;
   }
   fail("{}: normalizer {} is not supported (byte-level BPE tokenizers use none or NFC)", where,
-       type.empty() ? j.dump() : type);
+       type.empty() ? j.dump() : printable(type));
 }
 
 // The special token a TemplateProcessing post-processor puts before the sequence (Llama-3's
@@ -223,7 +224,8 @@ void HfBpeTokenizer::load(std::string_view json_text, const SpecialTokens& speci
   const json& model = root["model"];
   const std::string model_type = model.value("type", std::string("BPE"));
   if (model_type != "BPE")
-    fail("{}: tokenizer model type {} is not supported (only byte-level BPE)", where, model_type);
+    fail("{}: tokenizer model type {} is not supported (only byte-level BPE)", where,
+         printable(model_type));
   for (const char* key : {"continuing_subword_prefix", "end_of_word_suffix"}) {
     const json& v = model.value(key, json());
     if (!v.is_null() && !(v.is_string() && v.get<std::string>().empty()))
@@ -240,8 +242,8 @@ void HfBpeTokenizer::load(std::string_view json_text, const SpecialTokens& speci
   const int64_t id_limit = int64_t(model["vocab"].size() + added.size()) + 65536;
   for (auto it = model["vocab"].begin(); it != model["vocab"].end(); ++it) {
     if (!it->is_number_integer() || it->get<int64_t>() < 0 || it->get<int64_t>() >= id_limit)
-      fail("{}: vocab entry {} has an invalid id {} (ids must be dense, below {})", where, it.key(),
-           it->dump(), id_limit);
+      fail("{}: vocab entry {} has an invalid id {} (ids must be dense, below {})", where,
+           printable(it.key()), it->dump(), id_limit);
     const auto id = it->get<int32_t>();
     vocab_.emplace(it.key(), id);
     if (size_t(id) >= id_to_token_.size()) id_to_token_.resize(size_t(id) + 1);
@@ -262,7 +264,8 @@ void HfBpeTokenizer::load(std::string_view json_text, const SpecialTokens& speci
       const std::string s = m.get<std::string>();
       const size_t space = s.find(' ');
       if (space == std::string::npos || s.find(' ', space + 1) != std::string::npos)
-        fail("{}: merge {} (\"{}\") is not two tokens separated by one space", where, rank, s);
+        fail("{}: merge {} (\"{}\") is not two tokens separated by one space", where, rank,
+             printable(s));
       left = s.substr(0, space);
       right = s.substr(space + 1);
     } else if (m.is_array() && m.size() == 2 && m[0].is_string() && m[1].is_string()) {
@@ -273,8 +276,8 @@ void HfBpeTokenizer::load(std::string_view json_text, const SpecialTokens& speci
     }
     const int32_t a = lookup(left), b = lookup(right), merged = lookup(left + right);
     if (a < 0 || b < 0 || merged < 0)
-      fail("{}: merge {} ({} + {}) uses or makes a token not in the vocabulary", where, rank, left,
-           right);
+      fail("{}: merge {} ({} + {}) uses or makes a token not in the vocabulary", where, rank,
+           printable(left), printable(right));
     merges_.emplace(pair_key(a, b), std::make_pair(int32_t(rank), merged));  // first rank wins
   }
   if (const json& unk = model.value("unk_token", json()); unk.is_string())
@@ -292,7 +295,7 @@ void HfBpeTokenizer::load(std::string_view json_text, const SpecialTokens& speci
     if (get_bool(t, "lstrip", false) || get_bool(t, "rstrip", false) ||
         get_bool(t, "single_word", false))
       fail("{}: added token {} uses lstrip/rstrip/single_word, which bitfold does not support",
-           where, token.content);
+           where, printable(token.content));
     if (size_t(token.id) >= id_to_token_.size()) id_to_token_.resize(size_t(token.id) + 1);
     added_.push_back(std::move(token));
   }
@@ -316,7 +319,7 @@ void HfBpeTokenizer::load(std::string_view json_text, const SpecialTokens& speci
     const std::string type = decoder.is_object() ? decoder.value("type", std::string()) : "";
     if (type != "ByteLevel")
       fail("{}: decoder {} is not supported (byte-level BPE decodes with ByteLevel)", where,
-           type.empty() ? decoder.dump() : type);
+           type.empty() ? decoder.dump() : printable(type));
   }
 
   const auto by_name = [&](std::initializer_list<std::string_view> names) -> int {
@@ -328,7 +331,8 @@ void HfBpeTokenizer::load(std::string_view json_text, const SpecialTokens& speci
     if (c.none) return -1;
     if (c.token) {
       if (auto id = token_id(*c.token)) return *id;
-      fail("{}: tokenizer_config.json names {} {}, which is not a token", where, what, *c.token);
+      fail("{}: tokenizer_config.json names {} {}, which is not a token", where, what,
+           printable(*c.token));
     }
     if (c.id) return *c.id;
     return fallback;
@@ -441,7 +445,7 @@ void HfBpeTokenizer::encode_piece(std::string_view piece, std::vector<int32_t>& 
       symbols.push_back(unk_);
     else
       fail("{}: cannot encode: symbol \"{}\" is not in the vocabulary and there is no unk_token",
-           path_.string(), symbol);
+           path_.string(), printable(symbol));
   }
   const auto merged =
       bpe_merge(std::move(symbols), [&](int32_t a, int32_t b) -> std::optional<MergeCandidate> {

@@ -89,6 +89,12 @@ TEST(BadSafetensors, UnknownDtype) {
       safetensors_bytes(R"({"q":{"dtype":"F8_E4M3","shape":[4],"data_offsets":[0,4]}})", 4));
   expect_error([&] { SafetensorsFile::open(dir / "u.safetensors"); },
                {"u.safetensors", "tensor q", "dtype F8_E4M3"});
+  // A name from the file cannot break the message's line.
+  write_bytes(dir / "n.safetensors",
+              safetensors_bytes(
+                  R"({"evil\nname":{"dtype":"F8_E5M2","shape":[4],"data_offsets":[0,4]}})", 4));
+  expect_error([&] { SafetensorsFile::open(dir / "n.safetensors"); },
+               {"n.safetensors", "tensor evil\\nname", "dtype F8_E5M2"});
 }
 
 TEST(BadSafetensors, ShapeDoesNotMatchByteRange) {

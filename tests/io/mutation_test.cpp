@@ -78,7 +78,8 @@ TEST(Mutation, Llama2cReaderNeverCrashes) {
     try {
       const Llama2cCheckpoint c = open_llama2c(dir / "m.bin");
       double sum = 0;
-      for (const Tensor* t : {&c.token_embedding, &c.wq, &c.w2, &c.rms_final, &c.freq_cis_imag, &c.wcls})
+      for (const Tensor* t :
+           {&c.token_embedding, &c.wq, &c.w2, &c.rms_final, &c.freq_cis_imag, &c.wcls})
         for (int64_t k = 0; k < t->numel(); ++k) sum += std::abs(t->f32()[k]);
       EXPECT_GE(sum, 0);
       ++loaded;
