@@ -11,7 +11,9 @@
 // 2 M N K. Before timing, each route's int32 output is compared with cuBLASLt int8 on the same
 // codes at M = 1 and M = 256 ("check" column).
 #include <cublas_v2.h>
+#include <cublasLt.h>
 #include <cuda_fp16.h>
+#include <cuda_fp8.h>
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -116,7 +118,7 @@ const Format kFormats[] = {
 struct Options {
   std::set<std::string> models{"7b", "13b", "70b"}, layers{"qkv", "o", "gate_up", "down"}, formats;
   std::vector<int64_t> ms{1, 4, 16, 64, 256, 1024, 4096, 8192};
-  bool btc = true, variants = true, check = true, quick = false;
+  bool btc = true, variants = true, check = true, quick = false, probe = true;
   std::string emit_table, command;
 };
 
@@ -184,6 +186,135 @@ struct Row {
   std::string check;
 };
 
+// ---- cuBLASLt probe: can its alpha-vector mode apply the per-channel scale itself? -------------
+// D (n x m, column-major: rows = output channels) = alpha[row] * (W . X^T) with A/B int8 or e4m3,
+// for each output type; reports whether a heuristic exists and whether the result is right.
+const char* lt_type_name(cudaDataType_t t) {
+  switch (t) {
+    case CUDA_R_32I: return "int32";
+    case CUDA_R_32F: return "fp32";
+    case CUDA_R_16F: return "fp16";
+    case CUDA_R_8I: return "int8";
+    case CUDA_R_8F_E4M3: return "e4m3";
+    default: return "?";
+  }
+}
+
+__global__ void codes_to_e4m3(const int8_t* in, uint8_t* out, int64_t n) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
+    // small integers |v| <= 16 are exact in e4m3: build the byte from the float
+    const float f = float(in[i]);
+    const __nv_fp8_e4m3 q(f);
+    out[i] = *reinterpret_cast<const uint8_t*>(&q);
+  }
+}
+
+void probe_lt(cublasLtHandle_t lt, void* ws, size_t ws_bytes) {
+  const int64_t m = 64, n = 256, k = 512;
+  std::vector<int8_t> hx(size_t(m * k)), hw(size_t(n * k));
+  for (size_t i = 0; i < hx.size(); ++i) hx[i] = int8_t(int((i * 7919) % 15) - 7 + ((i % 15) == 7));
+  for (size_t i = 0; i < hw.size(); ++i) hw[i] = int8_t(int((i * 104729) % 15) - 7 + ((i % 15) == 7));
+  std::vector<float> hs(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) hs[size_t(i)] = 1e-3f * float(1 + i % 13);
+  std::vector<double> ref(size_t(m * n));
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t j = 0; j < n; ++j) {
+      int64_t a = 0;
+      for (int64_t c = 0; c < k; ++c) a += int64_t(hx[size_t(i * k + c)]) * hw[size_t(j * k + c)];
+      ref[size_t(i * n + j)] = double(a) * hs[size_t(j)];
+    }
+  int8_t *dx = dalloc<int8_t>(size_t(m * k)), *dw = dalloc<int8_t>(size_t(n * k));
+  uint8_t *fx = dalloc<uint8_t>(size_t(m * k)), *fw = dalloc<uint8_t>(size_t(n * k));
+  float* ds = dalloc<float>(size_t(n));
+  void* dy = dalloc<uint8_t>(size_t(m * n * 4));
+  CK(cudaMemcpy(dx, hx.data(), hx.size(), cudaMemcpyHostToDevice));
+  CK(cudaMemcpy(dw, hw.data(), hw.size(), cudaMemcpyHostToDevice));
+  CK(cudaMemcpy(ds, hs.data(), hs.size() * 4, cudaMemcpyHostToDevice));
+  codes_to_e4m3<<<64, 256>>>(dx, fx, m * k);
+  codes_to_e4m3<<<64, 256>>>(dw, fw, n * k);
+  CK(cudaDeviceSynchronize());
+  std::printf("## cuBLASLt probe: per-row alpha vector (CUBLASLT_POINTER_MODE_ALPHA_DEVICE_VECTOR_BETA_ZERO)\n\n");
+  std::printf("| inputs | compute | scale | output | heuristic | result |\n|---|---|---|---|---|---|\n");
+  struct Combo {
+    cudaDataType_t ab;
+    cublasComputeType_t compute;
+    cudaDataType_t scale, d;
+  };
+  const Combo combos[] = {{CUDA_R_8I, CUBLAS_COMPUTE_32I, CUDA_R_32F, CUDA_R_8I},
+                          {CUDA_R_8I, CUBLAS_COMPUTE_32I, CUDA_R_32F, CUDA_R_32I},
+                          {CUDA_R_8I, CUBLAS_COMPUTE_32I, CUDA_R_32F, CUDA_R_32F},
+                          {CUDA_R_8I, CUBLAS_COMPUTE_32I, CUDA_R_32F, CUDA_R_16F},
+                          {CUDA_R_8I, CUBLAS_COMPUTE_32I, CUDA_R_32I, CUDA_R_32I},
+                          {CUDA_R_8F_E4M3, CUBLAS_COMPUTE_32F, CUDA_R_32F, CUDA_R_16F},
+                          {CUDA_R_8F_E4M3, CUBLAS_COMPUTE_32F, CUDA_R_32F, CUDA_R_32F}};
+  for (const Combo& c : combos) {
+    cublasLtMatmulDesc_t desc = nullptr;
+    cublasLtMatrixLayout_t la = nullptr, lb = nullptr, ld = nullptr;
+    std::string heur = "none", result = "-";
+    if (cublasLtMatmulDescCreate(&desc, c.compute, c.scale) == CUBLAS_STATUS_SUCCESS) {
+      const cublasOperation_t opT = CUBLAS_OP_T, opN = CUBLAS_OP_N;
+      const cublasLtPointerMode_t pm = CUBLASLT_POINTER_MODE_ALPHA_DEVICE_VECTOR_BETA_ZERO;
+      cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSA, &opT, sizeof opT);
+      cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSB, &opN, sizeof opN);
+      const bool pm_ok = cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_POINTER_MODE, &pm, sizeof pm) ==
+                         CUBLAS_STATUS_SUCCESS;
+      cublasLtMatrixLayoutCreate(&la, c.ab, uint64_t(k), uint64_t(n), k);
+      cublasLtMatrixLayoutCreate(&lb, c.ab, uint64_t(k), uint64_t(m), k);
+      cublasLtMatrixLayoutCreate(&ld, c.d, uint64_t(n), uint64_t(m), n);
+      cublasLtMatmulPreference_t pref;
+      cublasLtMatmulPreferenceCreate(&pref);
+      cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws_bytes, sizeof ws_bytes);
+      cublasLtMatmulHeuristicResult_t res{};
+      int found = 0;
+      const cublasStatus_t hs_st = cublasLtMatmulAlgoGetHeuristic(lt, desc, la, lb, ld, ld, pref, 1, &res, &found);
+      cublasLtMatmulPreferenceDestroy(pref);
+      if (!pm_ok) heur = "pointer mode rejected";
+      else if (hs_st != CUBLAS_STATUS_SUCCESS) heur = "status " + std::to_string(int(hs_st));
+      else if (found == 0) heur = "no algorithm";
+      else {
+        heur = "found";
+        const void* a = c.ab == CUDA_R_8I ? static_cast<const void*>(dw) : fw;
+        const void* b = c.ab == CUDA_R_8I ? static_cast<const void*>(dx) : fx;
+        const float beta = 0;
+        const cublasStatus_t st = cublasLtMatmul(lt, desc, ds, a, la, b, lb, &beta, dy, ld, dy, ld, &res.algo, ws,
+                                                 ws_bytes, nullptr);
+        if (st != CUBLAS_STATUS_SUCCESS || cudaDeviceSynchronize() != cudaSuccess) {
+          result = "matmul failed (" + std::to_string(int(st)) + ")";
+          cudaGetLastError();
+        } else {
+          const size_t es = c.d == CUDA_R_8I ? 1 : (c.d == CUDA_R_16F ? 2 : 4);
+          std::vector<uint8_t> hy(size_t(m * n) * es);
+          CK(cudaMemcpy(hy.data(), dy, hy.size(), cudaMemcpyDeviceToHost));
+          double worst = 0;
+          for (int64_t i = 0; i < m; ++i)
+            for (int64_t j = 0; j < n; ++j) {
+              const size_t idx = size_t(i * n + j);  // D[j][i] column-major = y[i][j]
+              double v = 0;
+              if (c.d == CUDA_R_32F) v = reinterpret_cast<const float*>(hy.data())[idx];
+              if (c.d == CUDA_R_32I) v = reinterpret_cast<const int32_t*>(hy.data())[idx];
+              if (c.d == CUDA_R_8I) v = reinterpret_cast<const int8_t*>(hy.data())[idx];
+              if (c.d == CUDA_R_16F) v = __half2float(reinterpret_cast<const __half*>(hy.data())[idx]);
+              const double want = ref[idx];
+              worst = std::max(worst, std::abs(v - want) / (std::abs(want) + 1e-3));
+            }
+          char buf[96];
+          std::snprintf(buf, sizeof buf, "max rel. error %.2e", worst);
+          result = buf;
+        }
+      }
+    }
+    std::printf("| %s | %s | %s | %s | %s | %s |\n", lt_type_name(c.ab), c.compute == CUBLAS_COMPUTE_32I ? "32I" : "32F",
+                lt_type_name(c.scale), lt_type_name(c.d), heur.c_str(), result.c_str());
+    if (la) cublasLtMatrixLayoutDestroy(la);
+    if (lb) cublasLtMatrixLayoutDestroy(lb);
+    if (ld) cublasLtMatrixLayoutDestroy(ld);
+    if (desc) cublasLtMatmulDescDestroy(desc);
+  }
+  std::printf("\n");
+  std::fflush(stdout);
+  cudaFree(dx), cudaFree(dw), cudaFree(fx), cudaFree(fw), cudaFree(ds), cudaFree(dy);
+}
+
 int copies_for(size_t bytes, size_t l2) {
   return int(std::clamp<size_t>((3 * l2) / std::max<size_t>(bytes, 1) + 2, 2, 96));
 }
@@ -235,6 +366,8 @@ int main(int argc, char** argv) {
       opt.btc = false;
     } else if (a == "--no-variants") {
       opt.variants = false;
+    } else if (a == "--no-probe") {
+      opt.probe = false;
     } else if (a == "--no-check") {
       opt.check = false;
     } else if (a == "--emit-table") {
@@ -271,6 +404,15 @@ int main(int argc, char** argv) {
   std::printf("- GB/s = (weight + activation + output bytes) / time; weight TB/s = weight bytes / time.\n\n");
   std::fflush(stdout);
 
+  if (opt.probe) {
+    cublasLtHandle_t lt;
+    if (cublasLtCreate(&lt) == CUBLAS_STATUS_SUCCESS) {
+      void* ws = dalloc<uint8_t>(size_t(32) << 20);
+      probe_lt(lt, ws, size_t(32) << 20);
+      cudaFree(ws);
+      cublasLtDestroy(lt);
+    }
+  }
   GemmContext ctx;
   std::vector<Row> rows;
   const int64_t max_m = *std::max_element(opt.ms.begin(), opt.ms.end());
@@ -448,6 +590,12 @@ int main(int argc, char** argv) {
             measure("decode", Route::Decode, cf, xb8, [&](const Epilogue& e, int i) {
               gemm_decode(ctx, FragWeight{frag[p][size_t(i % cf)], p, n, k}, x, e, nullptr);
             });
+          if (m <= 8 && opt.variants)
+            measure("decode-staged", Route::Count, cf, xb8, [&](const Epilogue& e, int i) {
+              DecodeTuning tu;
+              tu.staged = true;
+              gemm_decode(ctx, FragWeight{frag[p][size_t(i % cf)], p, n, k}, x, e, nullptr, tu);
+            });
           if (m >= 16)
             measure("wgmma128", Route::Wgmma128, cf, xb8, [&](const Epilogue& e, int i) {
               gemm_wgmma(ctx, FragWeight{frag[p][size_t(i % cf)], p, n, k}, x, e, nullptr, 128);
@@ -495,7 +643,7 @@ int main(int argc, char** argv) {
 
   // ---- decode tuning variants (split-K target) -------------------------------------------------------
   if (opt.variants) {
-    std::printf("## Variants: decode split-K target (CTAs per SM), W4A4, M = 1\n\n| shape | 1 | 2 | 4 (default) | 8 | 16 |\n|---|---:|---:|---:|---:|---:|\n");
+    std::printf("## Variants: staged decode kernel, split-K target (CTAs per SM), W4A4, M = 1\n\n| shape | 1 | 2 | 4 (default) | 8 | 16 |\n|---|---:|---:|---:|---:|---:|\n");
     for (const Shape& sh : kShapes) {
       if (std::string(sh.layer) != "o" && std::string(sh.layer) != "down") continue;
       const int64_t n = sh.n, k = sh.k;
@@ -518,7 +666,10 @@ int main(int argc, char** argv) {
         Epilogue e;
         e.w_scale = ws, e.y_f16 = reinterpret_cast<uint16_t*>(y), e.ld_f16 = n;
         auto t = time_it([&](int i) {
-          gemm_decode(ctx, FragWeight{w[size_t(i % c)], 4, n, k}, Int8Act{x, k, 1, k}, e, nullptr, DecodeTuning{per_sm});
+          DecodeTuning tu;
+          tu.ctas_per_sm = per_sm;
+          tu.staged = true;
+          gemm_decode(ctx, FragWeight{w[size_t(i % c)], 4, n, k}, Int8Act{x, k, 1, k}, e, nullptr, tu);
         }, c);
         std::printf(" %.2f us (%.2f TB/s) |", t.us, double(bytes) / (t.us * 1e-6) / 1e12);
       }

@@ -230,16 +230,26 @@ __global__ void __launch_bounds__(128) skeleton_kernel(const SkeletonParams p) {
 
   constexpr int B = Pol::kBatch;
   const uint8_t* wrow = p.w + rt * p.k_tiles * Pol::kTileBytes;
+  typename Pol::Tile cur[B], nxt[B];
+  // The first weight batch does not depend on the activations: issue it before staging them, so
+  // the DRAM and L2 round trips overlap.
+  if (active) {
+    const int64_t c1 = min(t_begin + int64_t(p.chunk_tiles), t_end);
+#pragma unroll
+    for (int b = 0; b < B; ++b)
+      if (t_begin + b < c1) Pol::load(wrow + (t_begin + b) * Pol::kTileBytes, lane, cur[b]);
+  }
   for (int64_t c0 = t_begin; c0 < t_end; c0 += p.chunk_tiles) {
     const int64_t c1 = min(c0 + int64_t(p.chunk_tiles), t_end);
     __syncthreads();  // the previous chunk's readers are done
     Pol::template stage<NT>(p, smem, m0, c0, c1);
     __syncthreads();
     if (!active) continue;
-    typename Pol::Tile cur[B], nxt[B];
+    if (c0 != t_begin) {
 #pragma unroll
-    for (int b = 0; b < B; ++b)
-      if (c0 + b < c1) Pol::load(wrow + (c0 + b) * Pol::kTileBytes, lane, cur[b]);
+      for (int b = 0; b < B; ++b)
+        if (c0 + b < c1) Pol::load(wrow + (c0 + b) * Pol::kTileBytes, lane, cur[b]);
+    }
     for (int64_t t = c0; t < c1; t += B) {
       if (t + B < c1) {
 #pragma unroll

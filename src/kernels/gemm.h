@@ -78,7 +78,8 @@ class GemmContext {
 };
 
 struct DecodeTuning {
-  int ctas_per_sm = 4;  // split K until the grid has this many CTAs per SM (M <= 32 only)
+  int ctas_per_sm = 4;  // staged kernel: split K over CTAs until the grid has this many per SM
+  bool staged = false;  // M <= 8: use the staged split-K kernel instead of the direct one
 };
 
 void gemm_decode(GemmContext& ctx, const FragWeight& w, const Int8Act& x, const Epilogue& epi,
