@@ -427,7 +427,7 @@ int main(int argc, char** argv) {
 
     // Weights: codes per bit width, then the packed copies of every layout.
     int8_t* codes = dalloc<int8_t>(size_t(n * k));
-    std::map<int, std::vector<uint8_t*>> frag, btcw;
+    std::map<int, std::vector<uint8_t*>> frag, fragd, btcw;
     std::vector<int8_t*> rows8;
     std::vector<__half*> wf16;
     std::vector<uint8_t*> wfp8;
@@ -453,6 +453,9 @@ int main(int argc, char** argv) {
     for (int p : ps_a) {
       fill_codes<<<kFillGrid, kFillBlock>>>(codes, n * k, code_min(p), code_max(p), 1000 + p);
       frag[p] = make_copies(size_t(FragLayout{p, n, k}.bytes()), [&](uint8_t* dst) { pack_frag_device(codes, k, n, k, p, dst, nullptr); });
+      fragd[p] = make_copies(size_t(FragLayout{p, n, k}.bytes()), [&](uint8_t* dst) {
+        pack_frag_device(codes, k, n, k, p, dst, nullptr, FragOrder::Decode);
+      });
       if (ps_btc.count(p))
         btcw[p] = make_copies(size_t(BtcWeightLayout{p, n, k}.bytes()), [&](uint8_t* dst) { pack_btc_weight_device(codes, k, n, k, p, dst, nullptr); });
       if (p == 8) {
@@ -588,13 +591,13 @@ int main(int argc, char** argv) {
         if (f.route_a) {
           if (m <= 64)
             measure("decode", Route::Decode, cf, xb8, [&](const Epilogue& e, int i) {
-              gemm_decode(ctx, FragWeight{frag[p][size_t(i % cf)], p, n, k}, x, e, nullptr);
+              gemm_decode(ctx, FragWeight{fragd[p][size_t(i % cf)], p, n, k, FragOrder::Decode}, x, e, nullptr);
             });
           if (m <= 8 && opt.variants)
             measure("decode-staged", Route::Count, cf, xb8, [&](const Epilogue& e, int i) {
               DecodeTuning tu;
               tu.staged = true;
-              gemm_decode(ctx, FragWeight{frag[p][size_t(i % cf)], p, n, k}, x, e, nullptr, tu);
+              gemm_decode(ctx, FragWeight{fragd[p][size_t(i % cf)], p, n, k, FragOrder::Decode}, x, e, nullptr, tu);
             });
           if (m >= 16)
             measure("wgmma128", Route::Wgmma128, cf, xb8, [&](const Epilogue& e, int i) {
@@ -632,6 +635,8 @@ int main(int argc, char** argv) {
       for (auto* ptr : v) cudaFree(ptr);
     for (auto& [p, v] : btcw)
       for (auto* ptr : v) cudaFree(ptr);
+    for (auto& [p, v] : fragd)
+      for (auto* ptr : v) cudaFree(ptr);
     for (auto* ptr : rows8) cudaFree(ptr);
     for (auto* ptr : wf16) cudaFree(ptr);
     for (auto* ptr : wfp8) cudaFree(ptr);
@@ -654,7 +659,7 @@ int main(int argc, char** argv) {
       std::vector<uint8_t*> w;
       for (int i = 0; i < c; ++i) {
         w.push_back(dalloc<uint8_t>(bytes));
-        pack_frag_device(codes, k, n, k, 4, w.back(), nullptr);
+        pack_frag_device(codes, k, n, k, 4, w.back(), nullptr, FragOrder::Decode);
       }
       int8_t* x = dalloc<int8_t>(size_t(k));
       fill_codes<<<kFillGrid, kFillBlock>>>(x, k, -8, 7, 6);
@@ -669,7 +674,7 @@ int main(int argc, char** argv) {
           DecodeTuning tu;
           tu.ctas_per_sm = per_sm;
           tu.staged = true;
-          gemm_decode(ctx, FragWeight{w[size_t(i % c)], 4, n, k}, Int8Act{x, k, 1, k}, e, nullptr, tu);
+          gemm_decode(ctx, FragWeight{w[size_t(i % c)], 4, n, k, FragOrder::Decode}, Int8Act{x, k, 1, k}, e, nullptr, tu);
         }, c);
         std::printf(" %.2f us (%.2f TB/s) |", t.us, double(bytes) / (t.us * 1e-6) / 1e12);
       }

@@ -32,7 +32,9 @@ struct SkeletonParams {
   Epilogue epi;
 };
 
-// ---- route (a): int8 mma on frag-packed p-bit weights -----------------------------------------
+// ---- route (a): int8 mma on frag-packed p-bit weights (decode k order) ---------------------------
+// Offset-binary weights in an unsigned x signed mma plus an all-ones mma for sum_k x, as in the
+// direct kernel (gemm_decode.cu).
 template <int P>
 struct Int8FragPolicy {
   static constexpr int kKTile = 128;
@@ -42,13 +44,16 @@ struct Int8FragPolicy {
   template <int NT>
   struct Acc {
     int c[NT][4];
+    int sum[NT][4];
   };
 
-  // Shared memory: int8 rows [8 NT][chunk * 128 + 16]; the 16-byte pad puts the 8 rows of a B
-  // fragment load in different banks (row stride = 4 words mod 32).
+  // Shared memory: int8 rows [8 NT][chunk * 128 + 8]. A lane reads its two B-fragment words as
+  // one 8-byte load at byte 32 t + 8 s of row g; the 8-byte pad spreads the 16 lanes of each
+  // half-warp phase over all 32 banks.
+  static constexpr int64_t row_bytes(int chunk) { return int64_t(chunk) * kKTile + 8; }
   template <int NT>
   static constexpr int64_t smem_bytes(int chunk) {
-    return int64_t(8 * NT) * (int64_t(chunk) * kKTile + 16);
+    return int64_t(8 * NT) * row_bytes(chunk);
   }
 
   template <int NT>
@@ -56,49 +61,51 @@ struct Int8FragPolicy {
 #pragma unroll
     for (int j = 0; j < NT; ++j)
 #pragma unroll
-      for (int r = 0; r < 4; ++r) acc.c[j][r] = 0;
+      for (int r = 0; r < 4; ++r) acc.c[j][r] = 0, acc.sum[j][r] = 0;
   }
 
   __device__ static void load(const uint8_t* tile, int lane, Tile& t) { load_frag<P, true>(tile, lane, t); }
 
   template <int NT>
   __device__ static void stage(const SkeletonParams& p, uint8_t* smem, int64_t m0, int64_t c0, int64_t c1) {
-    const int64_t ld = int64_t(p.chunk_tiles) * kKTile + 16;
-    const int64_t cols16 = (c1 - c0) * kKTile / 16;
+    const int64_t ld = row_bytes(p.chunk_tiles);
+    const int64_t cols8 = (c1 - c0) * kKTile / 8;
     const int8_t* x = static_cast<const int8_t*>(p.x);
-    for (int64_t i = threadIdx.x; i < 8 * NT * cols16; i += blockDim.x) {
-      const int64_t row = i / cols16, c16 = i % cols16;
-      const int64_t m = m0 + row, k = c0 * kKTile + c16 * 16;
-      uint4 v = make_uint4(0, 0, 0, 0);
+    for (int64_t i = threadIdx.x; i < 8 * NT * cols8; i += blockDim.x) {
+      const int64_t row = i / cols8, c8 = i % cols8;
+      const int64_t m = m0 + row, k = c0 * kKTile + c8 * 8;
+      uint2 v = make_uint2(0, 0);
       if (m < p.m) {
-        if (k + 16 <= p.k) {
-          v = *reinterpret_cast<const uint4*>(x + m * p.ldx + k);
+        if (k + 8 <= p.k) {
+          v = *reinterpret_cast<const uint2*>(x + m * p.ldx + k);
         } else if (k < p.k) {
-          uint8_t b[16];
+          uint8_t b[8];
 #pragma unroll
-          for (int j = 0; j < 16; ++j) b[j] = (k + j < p.k) ? uint8_t(x[m * p.ldx + k + j]) : uint8_t(0);
-          v = *reinterpret_cast<const uint4*>(b);
+          for (int j = 0; j < 8; ++j) b[j] = (k + j < p.k) ? uint8_t(x[m * p.ldx + k + j]) : uint8_t(0);
+          v = *reinterpret_cast<const uint2*>(b);
         }
       }
-      *reinterpret_cast<uint4*>(smem + row * ld + c16 * 16) = v;
+      *reinterpret_cast<uint2*>(smem + row * ld + c8 * 8) = v;
     }
   }
 
   template <int NT>
   __device__ static void compute(const SkeletonParams& p, const uint8_t* smem, int64_t tile_in_chunk,
                                  const Tile& t, int lane, Acc<NT>& acc) {
+    constexpr uint32_t kOnes[4] = {0x01010101u, 0x01010101u, 0x01010101u, 0x01010101u};
     const int g = lane >> 2, tq = lane & 3;
-    const int64_t ldw = (int64_t(p.chunk_tiles) * kKTile + 16) / 4;
-    const uint32_t* xs = reinterpret_cast<const uint32_t*>(smem) + tile_in_chunk * (kKTile / 4);
+    const int64_t ld = row_bytes(p.chunk_tiles);
+    const uint8_t* xs = smem + tile_in_chunk * kKTile + 32 * tq;
 #pragma unroll
     for (int s = 0; s < 4; ++s) {
       uint32_t a[4];
 #pragma unroll
-      for (int r = 0; r < 4; ++r) a[r] = unpack_unit<P>(t, 4 * s + r);
+      for (int r = 0; r < 4; ++r) a[r] = unpack_unit_u<P>(t, 4 * s + r);
 #pragma unroll
       for (int j = 0; j < NT; ++j) {
-        const uint32_t* row = xs + (8 * j + g) * ldw + 8 * s + tq;
-        mma_s8(acc.c[j], a, row[0], row[4]);
+        const uint2 b = *reinterpret_cast<const uint2*>(xs + (8 * j + g) * ld + 8 * s);
+        mma_u8s8(acc.c[j], a, b.x, b.y);
+        mma_u8s8(acc.sum[j], kOnes, b.x, b.y);
       }
     }
   }
@@ -108,7 +115,7 @@ struct Int8FragPolicy {
 #pragma unroll
     for (int j = 0; j < NT; ++j)
 #pragma unroll
-      for (int r = 0; r < 4; ++r) res[j][r] = acc.c[j][r];
+      for (int r = 0; r < 4; ++r) res[j][r] = acc.c[j][r] - (1 << (P - 1)) * acc.sum[j][r];
   }
 };
 

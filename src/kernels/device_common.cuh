@@ -90,6 +90,14 @@ __device__ __forceinline__ void mma_s8(int (&c)[4], const uint32_t (&a)[4], uint
       : "+r"(c[0]), "+r"(c[1]), "+r"(c[2]), "+r"(c[3])
       : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
 }
+// A unsigned (offset-binary weight codes), B signed (activation codes).
+__device__ __forceinline__ void mma_u8s8(int (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
+  asm volatile(
+      "mma.sync.aligned.m16n8k32.row.col.s32.u8.s8.s32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+      "{%0,%1,%2,%3};\n"
+      : "+r"(c[0]), "+r"(c[1]), "+r"(c[2]), "+r"(c[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
 __device__ __forceinline__ void mma_b1(int (&c)[4], const uint4& a, uint32_t b0, uint32_t b1) {
   asm volatile(
       "mma.sync.aligned.m16n8k256.row.col.s32.b1.b1.s32.and.popc {%0,%1,%2,%3}, {%4,%5,%6,%7}, "
@@ -129,6 +137,22 @@ __device__ __forceinline__ void load_frag(const uint8_t* tile, int lane, FragDat
       d.w[2 * off + 1] = q.y;
     }
   }
+}
+
+// Unit u (0..15) -> its four offset-binary codes w + 2^(P-1), one per byte (shift + mask only).
+template <int P>
+__device__ __forceinline__ uint32_t unpack_unit_u(const FragData<P>& d, int u) {
+  uint32_t v = 0;
+#pragma unroll
+  for (int f = 8; f >= 1; f >>= 1) {
+    if (!(P & f)) continue;
+    const int off = P & ~(2 * f - 1);
+    const uint32_t word = d.w[2 * off + u * f / 8];
+    const int shift = f * (u % (8 / f));
+    const uint32_t mask = f == 8 ? 0xFFFFFFFFu : 0x01010101u * ((1u << f) - 1u);
+    v |= ((word >> shift) & mask) << off;
+  }
+  return v;
 }
 
 // Unit u (0..15) -> four signed int8 codes in one register (byte c = code at k + c).

@@ -87,7 +87,13 @@ Route gemm_quantized(GemmContext& ctx, const QuantLinear& w, const QuantActivati
                      Stream stream) {
   RouteMask available = 0;
   const bool codes = x.codes.data != nullptr;
-  if (w.frag.data && codes) available |= route_bit(Decode) | route_bit(Wgmma128) | route_bit(Wgmma256) | route_bit(UnpackLt);
+  if (w.frag.data && codes) {
+    available |= route_bit(UnpackLt);
+    if (w.frag.order == FragOrder::Decode)
+      available |= route_bit(Decode);
+    else
+      available |= route_bit(Wgmma128) | route_bit(Wgmma256);
+  }
   if (w.rows && codes && w.p == 8) available |= route_bit(Int8Lt);
   if (w.btc.data && x.planes.data) available |= route_bit(Btc);
   const bool f16_only = epi.y_f16 && !epi.y_f32 && !epi.y_i32 && !epi.bias && !epi.residual;

@@ -38,7 +38,8 @@ Route choose_route(int64_t m, int64_t n, int64_t k, int p, int q, RouteMask avai
 struct QuantLinear {
   int p = 0;
   int64_t n = 0, k = 0;
-  FragWeight frag;                  // optional
+  FragWeight frag;                  // optional; FragOrder::Decode enables decode + unpack-lt,
+                                    // Natural enables wgmma + unpack-lt
   BtcWeight btc;                    // optional
   const int8_t* rows = nullptr;     // optional int8 rows [n][ld_rows] (p = 8)
   int64_t ld_rows = 0;

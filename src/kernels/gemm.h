@@ -4,8 +4,9 @@
 // asynchronous on `stream` and checks its launch. Layouts: kernels/layout.h.
 //
 // Routes (docs/kernels.md has the measurements that choose between them):
-//   gemm_decode       M <= 32 (any M works): packed p-bit weights streamed with 16-byte loads
-//                     straight into int8 mma.sync fragments, split-K over CTAs.
+//   gemm_decode       M <= 32 (any M works): packed p-bit weights (decode k order) streamed with
+//                     16-byte loads straight into int8 mma.sync fragments; M <= 8 splits K over
+//                     the warps of a CTA, larger M over CTAs.
 //   gemm_wgmma        large M: packed p-bit weights unpacked in registers as the A operand of
 //                     wgmma s8 (sm_90a), activations through a cp.async pipeline, fused epilogue.
 //   gemm_unpack_lt    unpack pre-pass to int8 rows + cuBLASLt int8 GEMM + epilogue kernel.
@@ -13,6 +14,8 @@
 //   gemm_btc          route (b): bit-planes on binary tensor cores (mma b1 AND+POPC), any p, q.
 #include <cstdint>
 #include <memory>
+
+#include "kernels/layout.h"
 
 struct CUstream_st;
 
@@ -37,10 +40,11 @@ struct Epilogue {
   int64_t ld_i32 = 0;
 };
 
-struct FragWeight {  // FragLayout
+struct FragWeight {  // FragLayout; gemm_decode reads FragOrder::Decode, gemm_wgmma Natural
   const uint8_t* data = nullptr;
   int bits = 0;
   int64_t n = 0, k = 0;
+  FragOrder order = FragOrder::Natural;
 };
 struct BtcWeight {  // BtcWeightLayout
   const uint8_t* data = nullptr;
@@ -112,13 +116,14 @@ void cublaslt_fp8(GemmContext& ctx, int64_t m, int64_t n, int64_t k, const uint8
 
 // Device-side packers (same bytes as the CPU packers of layout.h). codes: int8 [n][ld].
 void pack_frag_device(const int8_t* codes, int64_t ld, int64_t n, int64_t k, int bits, uint8_t* out,
-                      Stream stream);
+                      Stream stream, FragOrder order = FragOrder::Natural);
 void pack_btc_weight_device(const int8_t* codes, int64_t ld, int64_t n, int64_t k, int bits,
                             uint8_t* out, Stream stream);
 // x: int8 [m][ldx] -> planes [bits][m][ld_words].
 void pack_btc_act_device(const int8_t* x, int64_t ldx, int64_t m, int64_t k, int bits,
                          uint32_t* planes, int64_t ld_words, Stream stream);
-// frag -> int8 rows [n][ldw] (the pre-pass of gemm_unpack_lt). Columns [k, ldw) are zeroed.
+// frag (either order) -> int8 rows [n][ldw] (the pre-pass of gemm_unpack_lt). Columns [k, ldw)
+// are zeroed.
 void unpack_frag_device(const FragWeight& w, int8_t* out, int64_t ldw, Stream stream);
 
 }  // namespace bitfold::kernels

@@ -56,7 +56,7 @@ __global__ void epilogue_kernel(const int32_t* __restrict__ acc, int64_t ld_acc,
 }
 
 // frag -> int8 rows: one thread per (tile, lane) writes its 64 codes.
-template <int P>
+template <int P, FragOrder kOrder>
 __global__ void unpack_frag_kernel(const uint8_t* __restrict__ w, int64_t row_tiles, int64_t k_tiles,
                                    int64_t n, int64_t k, int8_t* __restrict__ out, int64_t ldw) {
   const int64_t idx = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
@@ -69,9 +69,9 @@ __global__ void unpack_frag_kernel(const uint8_t* __restrict__ w, int64_t row_ti
   const int g = lane >> 2, t = lane & 3;
 #pragma unroll
   for (int u = 0; u < 16; ++u) {
-    const int s = u >> 2, r = u & 3;
+    const int r = u & 3;
     const int64_t row = 16 * rt + g + 8 * (r & 1);
-    const int64_t col = 128 * kt + 32 * s + 4 * t + 16 * (r >> 1);
+    const int64_t col = 128 * kt + frag_k(kOrder, u, t, 0);  // 4 consecutive k in both orders
     if (row >= n || col >= ldw) continue;
     uint32_t v = unpack_unit<P>(d, u);
     if (col + 4 > k) {  // zero the tail past K
@@ -83,7 +83,8 @@ __global__ void unpack_frag_kernel(const uint8_t* __restrict__ w, int64_t row_ti
 }
 
 __global__ void pack_frag_kernel(const int8_t* __restrict__ codes, int64_t ld, int64_t n, int64_t k,
-                                 int bits, int64_t row_tiles, int64_t k_tiles, uint8_t* __restrict__ out) {
+                                 int bits, FragOrder order, int64_t row_tiles, int64_t k_tiles,
+                                 uint8_t* __restrict__ out) {
   const int64_t idx = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
   if (idx >= row_tiles * k_tiles * 32) return;
   const int lane = int(idx & 31);
@@ -94,9 +95,9 @@ __global__ void pack_frag_kernel(const int8_t* __restrict__ codes, int64_t ld, i
   for (int i = 0; i < 16; ++i) words[i] = 0;
   const int offset = 1 << (bits - 1);
   for (int u = 0; u < 16; ++u) {
-    const int s = u >> 2, r = u & 3;
+    const int r = u & 3;
     const int64_t row = 16 * rt + g + 8 * (r & 1);
-    const int64_t col = 128 * kt + 32 * s + 4 * t + 16 * (r >> 1);
+    const int64_t col = 128 * kt + frag_k(order, u, t, 0);
     for (int c = 0; c < 4; ++c) {
       const int code = (row < n && col + c < k) ? codes[row * ld + col + c] : 0;
       const int v = code + offset;
@@ -298,9 +299,15 @@ void unpack_frag_device(const FragWeight& w, int8_t* out, int64_t ldw, Stream st
   if (ldw % 4 != 0 || ldw < w.k) detail::fail_rt("unpack_frag_device: ldw {} must be >= K {} and a multiple of 4", ldw, w.k);
   const int64_t rt = ceil_div(w.n, 16), kt = ceil_div(w.k, 128);
   const unsigned blocks = detail::blocks_for(rt * kt * 32, 256);
+  const bool dec = w.order == FragOrder::Decode;
   switch (w.bits) {
-#define BITFOLD_UNPACK_CASE(P) \
-  case P: detail::unpack_frag_kernel<P><<<blocks, 256, 0, stream>>>(w.data, rt, kt, w.n, w.k, out, ldw); break;
+#define BITFOLD_UNPACK_CASE(P)                                                                                       \
+  case P:                                                                                                           \
+    if (dec)                                                                                                        \
+      detail::unpack_frag_kernel<P, FragOrder::Decode><<<blocks, 256, 0, stream>>>(w.data, rt, kt, w.n, w.k, out, ldw); \
+    else                                                                                                            \
+      detail::unpack_frag_kernel<P, FragOrder::Natural><<<blocks, 256, 0, stream>>>(w.data, rt, kt, w.n, w.k, out, ldw); \
+    break;
     BITFOLD_UNPACK_CASE(2)
     BITFOLD_UNPACK_CASE(3)
     BITFOLD_UNPACK_CASE(4)
@@ -340,10 +347,12 @@ void gemm_int8_lt(GemmContext& ctx, const int8_t* w_rows, int64_t ldw, int64_t n
 }
 
 // ---- device packers --------------------------------------------------------------------------------
-void pack_frag_device(const int8_t* codes, int64_t ld, int64_t n, int64_t k, int bits, uint8_t* out, Stream stream) {
+void pack_frag_device(const int8_t* codes, int64_t ld, int64_t n, int64_t k, int bits, uint8_t* out, Stream stream,
+                      FragOrder order) {
   if (bits < 1 || bits > 8) detail::fail_rt("pack_frag_device: bits {}", bits);
   const int64_t rt = ceil_div(n, 16), kt = ceil_div(k, 128);
-  detail::pack_frag_kernel<<<detail::blocks_for(rt * kt * 32, 128), 128, 0, stream>>>(codes, ld, n, k, bits, rt, kt, out);
+  detail::pack_frag_kernel<<<detail::blocks_for(rt * kt * 32, 128), 128, 0, stream>>>(codes, ld, n, k, bits, order,
+                                                                                     rt, kt, out);
   BITFOLD_CUDA_LAUNCH_CHECK();
 }
 

@@ -6,9 +6,12 @@ namespace bitfold::kernels {
 namespace detail {
 
 // M <= 8: the latency-bound case. One CTA = one 16-row tile and 8 warps that split K; each warp
-// issues its weight tiles AND the matching activation words (4-byte loads that hit L1/L2: every
-// CTA reads the same X) together, a batch ahead, so a call costs one DRAM round trip plus a
-// shared-memory reduction: no staging barrier, no split-K atomics, no ticket.
+// issues its weight tiles AND the matching activation words together, a batch ahead, so a call
+// costs one DRAM round trip plus a shared-memory reduction: no staging barrier, no split-K
+// atomics, no ticket. Weights are in the decode k order, so a lane's eight B-fragment words are
+// 32 contiguous activation bytes (two 16-byte loads that hit L1/L2: every CTA reads the same X),
+// and they stay offset-binary (v = w + 2^(p-1), shift + mask to unpack) in an unsigned x signed
+// mma; a second mma against all-ones gives sum_k x, and acc - 2^(p-1) sum_k x is the result.
 struct DirectParams {
   const uint8_t* w;
   int64_t k_tiles, row_tiles, n, m, k;
@@ -21,21 +24,33 @@ template <int P>
 struct DirectBatch {
   static constexpr int kTiles = P <= 2 ? 4 : (P <= 4 ? 3 : 2);
   FragData<P> w[kTiles];
-  uint32_t x[kTiles][8];  // B fragments of the 4 k32 steps: [2 s + h] = k 32 s + 16 h + 4 t
+  uint32_t x[kTiles][8];  // [2 s + h]: B fragment register h of k32 step s
 };
 
-__device__ __forceinline__ uint32_t load_x_word(const int8_t* row, int64_t k, int64_t k_total) {
-  if (k + 4 <= k_total) return *reinterpret_cast<const uint32_t*>(row + k);
-  uint32_t v = 0;
-  for (int c = 0; c < 4; ++c)
-    if (k + c < k_total) v |= uint32_t(uint8_t(row[k + c])) << (8 * c);
-  return v;
+// The 32 activation bytes [k0, k0 + 32) of one row, zero past k_total.
+__device__ __forceinline__ void load_x32(const int8_t* row, int64_t k0, int64_t k_total, uint32_t (&x)[8]) {
+  if (k0 + 32 <= k_total) {
+    const uint4 a = *reinterpret_cast<const uint4*>(row + k0);
+    const uint4 b = *reinterpret_cast<const uint4*>(row + k0 + 16);
+    x[0] = a.x, x[1] = a.y, x[2] = a.z, x[3] = a.w, x[4] = b.x, x[5] = b.y, x[6] = b.z, x[7] = b.w;
+    return;
+  }
+#pragma unroll
+  for (int j = 0; j < 8; ++j) {
+    uint32_t v = 0;
+    for (int c = 0; c < 4; ++c) {
+      const int64_t k = k0 + 4 * j + c;
+      if (k < k_total) v |= uint32_t(uint8_t(row[k])) << (8 * c);
+    }
+    x[j] = v;
+  }
 }
 
 template <int P>
 __global__ void __launch_bounds__(256, 2) decode_direct_kernel(const DirectParams p) {
   constexpr int T = DirectBatch<P>::kTiles;
-  __shared__ int red[8][4][32];
+  constexpr uint32_t kOnes[4] = {0x01010101u, 0x01010101u, 0x01010101u, 0x01010101u};
+  __shared__ int red[8][8][32];
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, tq = lane & 3;
   const int64_t rt = blockIdx.x;
   const int64_t t0 = p.k_tiles * warp / 8, t1 = p.k_tiles * (warp + 1) / 8;
@@ -48,12 +63,15 @@ __global__ void __launch_bounds__(256, 2) decode_direct_kernel(const DirectParam
     for (int i = 0; i < T; ++i) {
       if (t + i >= t1) break;
       load_frag<P, true>(wrow + (t + i) * (256 * P), lane, b.w[i]);
+      if (has_tok) {
+        load_x32(xrow, (t + i) * 128 + 32 * tq, p.k, b.x[i]);
+      } else {
 #pragma unroll
-      for (int j = 0; j < 8; ++j)
-        b.x[i][j] = has_tok ? load_x_word(xrow, (t + i) * 128 + 16 * j + 4 * tq, p.k) : 0u;
+        for (int j = 0; j < 8; ++j) b.x[i][j] = 0;
+      }
     }
   };
-  int acc[4] = {0, 0, 0, 0};
+  int acc[4] = {0, 0, 0, 0}, sum[4] = {0, 0, 0, 0};
   DirectBatch<P> cur, nxt;
   if (t0 < t1) load(t0, cur);
   for (int64_t t = t0; t < t1; t += T) {
@@ -65,23 +83,27 @@ __global__ void __launch_bounds__(256, 2) decode_direct_kernel(const DirectParam
       for (int s = 0; s < 4; ++s) {
         uint32_t a[4];
 #pragma unroll
-        for (int r = 0; r < 4; ++r) a[r] = unpack_unit<P>(cur.w[i], 4 * s + r);
-        mma_s8(acc, a, cur.x[i][2 * s], cur.x[i][2 * s + 1]);
+        for (int r = 0; r < 4; ++r) a[r] = unpack_unit_u<P>(cur.w[i], 4 * s + r);
+        mma_u8s8(acc, a, cur.x[i][2 * s], cur.x[i][2 * s + 1]);
+        mma_u8s8(sum, kOnes, cur.x[i][2 * s], cur.x[i][2 * s + 1]);
       }
     }
     cur = nxt;
   }
 #pragma unroll
-  for (int r = 0; r < 4; ++r) red[warp][r][lane] = acc[r];
+  for (int r = 0; r < 4; ++r) {
+    red[warp][r][lane] = acc[r];
+    red[warp][4 + r][lane] = sum[r];
+  }
   __syncthreads();
   if (warp != 0) return;
 #pragma unroll
   for (int r = 0; r < 4; ++r) {
-    int v = 0;
+    int v = 0, sx = 0;
 #pragma unroll
-    for (int w = 0; w < 8; ++w) v += red[w][r][lane];
+    for (int w = 0; w < 8; ++w) v += red[w][r][lane], sx += red[w][4 + r][lane];
     const int64_t n = rt * 16 + g + 8 * (r >> 1), m = 2 * tq + (r & 1);
-    if (n < p.n && m < p.m) store_out(p.epi, m, n, v);
+    if (n < p.n && m < p.m) store_out(p.epi, m, n, v - (1 << (P - 1)) * sx);
   }
 }
 
@@ -122,6 +144,7 @@ void run_decode(GemmContext& ctx, const FragWeight& w, const Int8Act& x, const E
 
 void gemm_decode(GemmContext& ctx, const FragWeight& w, const Int8Act& x, const Epilogue& epi,
                  Stream stream, const DecodeTuning& tuning) {
+  if (w.order != FragOrder::Decode) detail::fail_rt("gemm_decode: the weights must be packed in FragOrder::Decode");
   if (w.k != x.k) detail::fail_rt("gemm_decode: weight K {} != activation K {}", w.k, x.k);
   if (x.ld % 16 != 0) detail::fail_rt("gemm_decode: activation leading dimension {} is not a multiple of 16", x.ld);
   if (!epi.w_scale && (epi.y_f16 || epi.y_f32)) detail::fail_rt("gemm_decode: w_scale is required");

@@ -52,14 +52,22 @@ struct WgParams {
   bool vec_ok;
 };
 
-constexpr int kWgStages = 4;
+// TM = 256: 4 stages, one CTA per SM (128 accumulator registers a thread). TM = 128: 3 stages
+// and at most 128 registers, so that two CTAs share an SM and each hides the other's per-step
+// barrier and wgmma drain.
+template <int TM>
+constexpr int wg_stages() {
+  return TM == 256 ? 4 : 3;
+}
 template <int P, int TM>
 constexpr int wg_smem_bytes() {
-  return kWgStages * (TM * 128 + 2048 * P) + 1024;
+  // the pipeline, or the int32 epilogue tile [TM][132] that reuses it, whichever is larger
+  return std::max(wg_stages<TM>() * (TM * 128 + 2048 * P), TM * 132 * 4) + 1024;
 }
 
 template <int P, int TM>
-__global__ void __launch_bounds__(256, 1) wgmma_kernel(const WgParams p) {
+__global__ void __launch_bounds__(256, TM == 256 ? 1 : 2) wgmma_kernel(const WgParams p) {
+  constexpr int kWgStages = wg_stages<TM>();
   constexpr int kXBytes = TM * 128;
   constexpr int kWBytes = 2048 * P;  // 8 frag tiles of 16 x 128
   constexpr int kStageBytes = kXBytes + kWBytes;
@@ -207,6 +215,7 @@ namespace bitfold::kernels {
 
 void gemm_wgmma(GemmContext& /*ctx*/, const FragWeight& w, const Int8Act& x, const Epilogue& epi,
                 Stream stream, int tile_m) {
+  if (w.order != FragOrder::Natural) detail::fail_rt("gemm_wgmma: the weights must be packed in FragOrder::Natural");
   if (w.k != x.k) detail::fail_rt("gemm_wgmma: weight K {} != activation K {}", w.k, x.k);
   if (x.ld % 16 != 0 || reinterpret_cast<uintptr_t>(x.data) % 16 != 0)
     detail::fail_rt("gemm_wgmma: activations need 16-byte aligned rows (ld {})", x.ld);

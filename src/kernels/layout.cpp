@@ -26,7 +26,7 @@ int64_t frag_field_byte(int bits, int f, int lane, int j, int c) {
 
 }  // namespace
 
-std::vector<uint8_t> pack_frag(const int8_t* w, int64_t ldw, int64_t n, int64_t k, int bits) {
+std::vector<uint8_t> pack_frag(const int8_t* w, int64_t ldw, int64_t n, int64_t k, int bits, FragOrder order) {
   check_bits(bits, "pack_frag");
   const FragLayout lay{bits, n, k};
   std::vector<uint8_t> out(size_t(lay.bytes()), 0);
@@ -37,11 +37,11 @@ std::vector<uint8_t> pack_frag(const int8_t* w, int64_t ldw, int64_t n, int64_t 
       for (int lane = 0; lane < 32; ++lane) {
         const int g = lane >> 2, t = lane & 3;
         for (int u = 0; u < 16; ++u) {
-          const int s = u >> 2, r = u & 3;
+          const int r = u & 3;
           const int64_t row = 16 * rt + g + 8 * (r & 1);
-          const int64_t col = 128 * kt + 32 * s + 4 * t + 16 * (r >> 1);
           for (int c = 0; c < 4; ++c) {
-            const int v = code_at(w, ldw, n, k, row, col + c) + offset;  // offset binary
+            const int64_t col = 128 * kt + frag_k(order, u, t, c);
+            const int v = code_at(w, ldw, n, k, row, col) + offset;  // offset binary
             for (int f = 8; f >= 1; f >>= 1) {
               if (!(bits & f)) continue;
               const int off = bits & ~(2 * f - 1);
@@ -56,7 +56,7 @@ std::vector<uint8_t> pack_frag(const int8_t* w, int64_t ldw, int64_t n, int64_t 
   return out;
 }
 
-std::vector<int8_t> unpack_frag(const uint8_t* packed, int64_t n, int64_t k, int bits) {
+std::vector<int8_t> unpack_frag(const uint8_t* packed, int64_t n, int64_t k, int bits, FragOrder order) {
   check_bits(bits, "unpack_frag");
   const FragLayout lay{bits, n, k};
   std::vector<int8_t> out(size_t(n * k), 0);
@@ -67,10 +67,10 @@ std::vector<int8_t> unpack_frag(const uint8_t* packed, int64_t n, int64_t k, int
       for (int lane = 0; lane < 32; ++lane) {
         const int g = lane >> 2, t = lane & 3;
         for (int u = 0; u < 16; ++u) {
-          const int s = u >> 2, r = u & 3;
+          const int r = u & 3;
           const int64_t row = 16 * rt + g + 8 * (r & 1);
-          const int64_t col = 128 * kt + 32 * s + 4 * t + 16 * (r >> 1);
           for (int c = 0; c < 4; ++c) {
+            const int64_t col = 128 * kt + frag_k(order, u, t, c);
             int v = 0;
             for (int f = 8; f >= 1; f >>= 1) {
               if (!(bits & f)) continue;
@@ -79,7 +79,7 @@ std::vector<int8_t> unpack_frag(const uint8_t* packed, int64_t n, int64_t k, int
               const int part = (tile[frag_field_byte(bits, f, lane, j, c)] >> shift) & ((1 << f) - 1);
               v |= part << off;
             }
-            if (row < n && col + c < k) out[size_t(row * k + col + c)] = int8_t(v - offset);
+            if (row < n && col < k) out[size_t(row * k + col)] = int8_t(v - offset);
           }
         }
       }

@@ -36,6 +36,21 @@ constexpr int64_t ceil_div(int64_t x, int64_t m) { return (x + m - 1) / m; }
 // (so each of the f / 2 16-byte loads of a warp covers 512 contiguous bytes); f = 1: word j at
 // byte 8 L + 4 j. Unit u sits in word u f / 8, at bit shift f (u mod 8/f) of each byte c.
 // Padding (rows >= N, k >= K) holds code 0.
+//
+// Two k orders exist. Natural (above): the k of unit u, byte c is 32 s + 4 t + 16 (r >> 1) + c,
+// the order of an mma over activations stored in natural order (wgmma reads them from shared
+// memory as they are). Decode: k = 32 t + 8 s + 4 (r >> 1) + c, a permutation of k inside the
+// 128-wide tile applied to the weights; the decode kernels read the activations with the same
+// permutation, which makes the 8 B-fragment words of a lane 32 contiguous bytes (two 16-byte
+// loads instead of eight 4-byte ones). A dot product does not care about the order of k.
+enum class FragOrder : uint8_t { Natural, Decode };
+
+// k (within the 128-wide tile) of unit u = 4 s + r, byte c, lane quad t.
+constexpr int frag_k(FragOrder order, int u, int t, int c) {
+  const int s = u >> 2, h = (u & 3) >> 1;
+  return order == FragOrder::Natural ? 32 * s + 4 * t + 16 * h + c : 32 * t + 8 * s + 4 * h + c;
+}
+
 struct FragLayout {
   static constexpr int kRowTile = 16;
   static constexpr int kKTile = 128;
@@ -48,9 +63,11 @@ struct FragLayout {
 };
 
 // w: codes [n][k] row-major (leading dimension ldw), each in [code_min(bits), code_max(bits)].
-std::vector<uint8_t> pack_frag(const int8_t* w, int64_t ldw, int64_t n, int64_t k, int bits);
+std::vector<uint8_t> pack_frag(const int8_t* w, int64_t ldw, int64_t n, int64_t k, int bits,
+                               FragOrder order = FragOrder::Natural);
 // Inverse of pack_frag: codes [n][k].
-std::vector<int8_t> unpack_frag(const uint8_t* packed, int64_t n, int64_t k, int bits);
+std::vector<int8_t> unpack_frag(const uint8_t* packed, int64_t n, int64_t k, int bits,
+                                FragOrder order = FragOrder::Natural);
 
 // ---------------------------------------------------------------------------------------------
 // BTC (binary tensor core) layouts, route (b).

@@ -139,11 +139,13 @@ void check_outputs(const Problem& pr, const Outputs& out, bool check_i32 = true)
 struct FragOperand {
   std::vector<uint8_t> host;
   DeviceBuffer<uint8_t> dev;
-  FragWeight view(int p, int64_t n, int64_t k) const { return FragWeight{dev.get(), p, n, k}; }
+  FragOrder order;
+  FragWeight view(int p, int64_t n, int64_t k) const { return FragWeight{dev.get(), p, n, k, order}; }
 };
-FragOperand frag_of(const Problem& pr) {
+FragOperand frag_of(const Problem& pr, FragOrder order) {
   FragOperand f;
-  f.host = pack_frag(pr.w.data(), pr.c.k, pr.c.n, pr.c.k, pr.c.p);
+  f.order = order;
+  f.host = pack_frag(pr.w.data(), pr.c.k, pr.c.n, pr.c.k, pr.c.p, order);
   f.dev = DeviceBuffer<uint8_t>(f.host);
   return f;
 }
@@ -176,10 +178,12 @@ TEST_F(GpuGemm, DevicePackersMatchTheCpuPackers) {
     for (auto [n, k] : {std::pair<int64_t, int64_t>{17, 100}, {40, 384}, {3, 1}}) {
       const auto w = random_codes(rng, n, k, k + 5, bits);
       DeviceBuffer<int8_t> dw(w);
-      DeviceBuffer<uint8_t> out(size_t(FragLayout{bits, n, k}.bytes()));
-      out.fill_bytes(0xA5);
-      pack_frag_device(dw.get(), k + 5, n, k, bits, out.get(), nullptr);
-      EXPECT_EQ(out.download(), pack_frag(w.data(), k + 5, n, k, bits)) << "frag " << bits << " " << n << "x" << k;
+      for (FragOrder order : {FragOrder::Natural, FragOrder::Decode}) {
+        DeviceBuffer<uint8_t> out(size_t(FragLayout{bits, n, k}.bytes()));
+        out.fill_bytes(0xA5);
+        pack_frag_device(dw.get(), k + 5, n, k, bits, out.get(), nullptr, order);
+        EXPECT_EQ(out.download(), pack_frag(w.data(), k + 5, n, k, bits, order)) << "frag " << bits << " " << n << "x" << k;
+      }
       DeviceBuffer<uint8_t> bout(size_t(BtcWeightLayout{bits, n, k}.bytes()));
       bout.fill_bytes(0xA5);
       pack_btc_weight_device(dw.get(), k + 5, n, k, bits, bout.get(), nullptr);
@@ -189,20 +193,21 @@ TEST_F(GpuGemm, DevicePackersMatchTheCpuPackers) {
       planes.fill_bytes(0xA5);
       pack_btc_act_device(dw.get(), k + 5, n, k, bits, planes.get(), ldw, nullptr);
       EXPECT_EQ(planes.download(), pack_btc_act(w.data(), k + 5, n, k, bits)) << "btc x " << bits;
-      if (bits == 2 || bits == 3 || bits == 4 || bits == 6 || bits == 8) {
-        const auto packed = pack_frag(w.data(), k + 5, n, k, bits);
-        DeviceBuffer<uint8_t> dp(packed);
-        const int64_t ld = round_up(k, 16);
-        DeviceBuffer<int8_t> rows(size_t(n * ld));
-        rows.fill_bytes(0x55);
-        unpack_frag_device(FragWeight{dp.get(), bits, n, k}, rows.get(), ld, nullptr);
-        const auto got = rows.download();
-        int64_t bad = 0;
-        for (int64_t r = 0; r < n; ++r)
-          for (int64_t c = 0; c < ld; ++c)
-            bad += got[size_t(r * ld + c)] != (c < k ? w[size_t(r * (k + 5) + c)] : 0);
-        EXPECT_EQ(bad, 0) << "unpack " << bits << " " << n << "x" << k;
-      }
+      if (bits == 2 || bits == 3 || bits == 4 || bits == 6 || bits == 8)
+        for (FragOrder order : {FragOrder::Natural, FragOrder::Decode}) {
+          const auto packed = pack_frag(w.data(), k + 5, n, k, bits, order);
+          DeviceBuffer<uint8_t> dp(packed);
+          const int64_t ld = round_up(k, 16);
+          DeviceBuffer<int8_t> rows(size_t(n * ld));
+          rows.fill_bytes(0x55);
+          unpack_frag_device(FragWeight{dp.get(), bits, n, k, order}, rows.get(), ld, nullptr);
+          const auto got = rows.download();
+          int64_t bad = 0;
+          for (int64_t r = 0; r < n; ++r)
+            for (int64_t c = 0; c < ld; ++c)
+              bad += got[size_t(r * ld + c)] != (c < k ? w[size_t(r * (k + 5) + c)] : 0);
+          EXPECT_EQ(bad, 0) << "unpack " << bits << " " << n << "x" << k;
+        }
     }
   ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
 }
@@ -211,7 +216,7 @@ TEST_F(GpuGemm, DecodeMatchesReference) {
   uint32_t seed = 100;
   for (const Case& c : decode_cases()) {
     Problem pr(c, seed++);
-    auto f = frag_of(pr);
+    auto f = frag_of(pr, FragOrder::Decode);
     for (bool vec : {false, true}) {
       Outputs out(c.m, c.n, vec);
       gemm_decode(*ctx_, f.view(c.p, c.n, c.k), pr.act(), make_epilogue(pr, out), nullptr);
@@ -232,7 +237,7 @@ TEST_F(GpuGemm, DecodeMatchesReference) {
 
 TEST_F(GpuGemm, DecodeSplitTuningGivesTheSameIntegers) {
   Problem pr({4, 4, 5, 100, 2000}, 7);
-  auto f = frag_of(pr);
+  auto f = frag_of(pr, FragOrder::Decode);
   for (int per_sm : {1, 2, 8, 64}) {
     Outputs out(pr.c.m, pr.c.n, true);
     DecodeTuning tu;
@@ -251,7 +256,7 @@ TEST_F(GpuGemm, WgmmaMatchesReference) {
                                     {130, 257, 1000}, {300, 136, 256}}) {
         const Case c{p, p == 2 || p == 3 ? 8 : p, m, n, k, m == 130, m != 1, m == 300};
         Problem pr(c, seed++);
-        auto f = frag_of(pr);
+        auto f = frag_of(pr, FragOrder::Natural);
         for (bool vec : {false, true}) {
           Outputs out(c.m, c.n, vec);
           gemm_wgmma(*ctx_, f.view(p, n, k), pr.act(), make_epilogue(pr, out), nullptr, tile);
@@ -267,11 +272,13 @@ TEST_F(GpuGemm, CublasLtRoutesMatchReference) {
     for (const auto& [m, n, k] : {std::tuple<int64_t, int64_t, int64_t>{1, 17, 128}, {17, 129, 384}, {130, 257, 1008}}) {
       const Case c{p, 8, m, n, k, true, true, m > 1};
       Problem pr(c, seed++);
-      auto f = frag_of(pr);
-      for (bool vec : {false, true}) {
-        Outputs out(c.m, c.n, vec);
-        gemm_unpack_lt(*ctx_, f.view(p, n, k), pr.act(), make_epilogue(pr, out), nullptr);
-        check_outputs(pr, out);
+      for (FragOrder order : {FragOrder::Natural, FragOrder::Decode}) {
+        auto f = frag_of(pr, order);
+        for (bool vec : {false, true}) {
+          Outputs out(c.m, c.n, vec);
+          gemm_unpack_lt(*ctx_, f.view(p, n, k), pr.act(), make_epilogue(pr, out), nullptr);
+          check_outputs(pr, out);
+        }
       }
       if (p == 8) {
         DeviceBuffer<int8_t> rows(pr.w);
@@ -322,7 +329,7 @@ TEST_F(GpuGemm, StandaloneEpilogue) {
 TEST_F(GpuGemm, DispatcherRunsACorrectRoute) {
   for (const auto& [m, p, q] : {std::tuple<int64_t, int, int>{1, 4, 4}, {64, 4, 4}, {300, 6, 6}, {5, 2, 8}}) {
     Problem pr({p, q, m, 96, 512, false, true, false}, uint32_t(500 + m));
-    auto f = frag_of(pr);
+    auto f = frag_of(pr, m <= 32 ? FragOrder::Decode : FragOrder::Natural);
     const auto wp = pack_btc_weight(pr.w.data(), 512, 96, 512, p);
     DeviceBuffer<uint8_t> dw(wp);
     const auto xp = pack_btc_act(pr.x.data(), pr.ldx, m, 512, q);

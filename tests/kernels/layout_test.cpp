@@ -19,13 +19,14 @@ const Shape kShapes[] = {{1, 1}, {17, 100}, {33, 300}, {16, 128}, {5, 257}, {40,
 
 TEST(FragLayout, PackUnpackRoundTripsEveryWidth) {
   std::mt19937 rng(1);
-  for (int bits = 1; bits <= 8; ++bits)
-    for (const Shape s : kShapes) {
-      const auto w = random_codes(rng, s.n, s.k, s.k, bits);
-      const auto packed = pack_frag(w.data(), s.k, s.n, s.k, bits);
-      EXPECT_EQ(int64_t(packed.size()), (FragLayout{bits, s.n, s.k}.bytes()));
-      EXPECT_EQ(unpack_frag(packed.data(), s.n, s.k, bits), w) << bits << " bits, " << s.n << "x" << s.k;
-    }
+  for (FragOrder order : {FragOrder::Natural, FragOrder::Decode})
+    for (int bits = 1; bits <= 8; ++bits)
+      for (const Shape s : kShapes) {
+        const auto w = random_codes(rng, s.n, s.k, s.k, bits);
+        const auto packed = pack_frag(w.data(), s.k, s.n, s.k, bits, order);
+        EXPECT_EQ(int64_t(packed.size()), (FragLayout{bits, s.n, s.k}.bytes()));
+        EXPECT_EQ(unpack_frag(packed.data(), s.n, s.k, bits, order), w) << bits << " bits, " << s.n << "x" << s.k;
+      }
 }
 
 // The documented byte positions, checked on two widths (the round trip alone would accept any
@@ -48,6 +49,17 @@ TEST(FragLayout, MatchesTheDocumentedPositions) {
   const uint8_t byte = p4[size_t(tile * 1024 + 512 * 0 + 16 * lane + 4 * 3 + c)];
   EXPECT_EQ(byte & 0xF, code + 8);
   EXPECT_EQ(byte >> 4, w[size_t(27 * k + 182)] + 8);
+  // Decode order, same unit: k = 128 + 32 t + 8 s + 4 h + c = 128 + 32 + 8 + 4 + 2 = 174.
+  const auto d8 = pack_frag(w.data(), k, n, k, 8, FragOrder::Decode);
+  EXPECT_EQ(d8[size_t(tile * 2048 + 512 * (u / 4) + 16 * lane + 4 * (u % 4) + c)], uint8_t(w[size_t(19 * k + 174)] + 128));
+  // In decode order a lane's 8 B-fragment words are 32 contiguous k: steps s, halves h.
+  for (int uu = 0; uu < 16; ++uu)
+    for (int cc = 0; cc < 4; ++cc) {
+      const int kk = frag_k(FragOrder::Decode, uu, 1, cc);
+      EXPECT_GE(kk, 32);
+      EXPECT_LT(kk, 64);
+      EXPECT_EQ(kk - 32, 8 * (uu >> 2) + 4 * ((uu & 3) >> 1) + cc);
+    }
 }
 
 TEST(BtcLayout, PlaneIdentityEqualsIntegerGemm) {
