@@ -69,11 +69,12 @@ struct Int8FragPolicy {
   template <int NT>
   __device__ static void stage(const SkeletonParams& p, uint8_t* smem, int64_t m0, int64_t c0, int64_t c1) {
     const int64_t ld = row_bytes(p.chunk_tiles);
-    const int64_t cols8 = (c1 - c0) * kKTile / 8;
+    const int cols8 = int(c1 - c0) * (kKTile / 8);
     const int8_t* x = static_cast<const int8_t*>(p.x);
-    for (int64_t i = threadIdx.x; i < 8 * NT * cols8; i += blockDim.x) {
-      const int64_t row = i / cols8, c8 = i % cols8;
-      const int64_t m = m0 + row, k = c0 * kKTile + c8 * 8;
+    // warp w stages rows w, w + 4, ...; its lanes walk along the row (no divisions)
+    for (int row = threadIdx.x >> 5; row < 8 * NT; row += blockDim.x >> 5)
+      for (int c8 = threadIdx.x & 31; c8 < cols8; c8 += 32) {
+      const int64_t m = m0 + row, k = c0 * kKTile + int64_t(c8) * 8;
       uint2 v = make_uint2(0, 0);
       if (m < p.m) {
         if (k + 8 <= p.k) {
@@ -86,7 +87,7 @@ struct Int8FragPolicy {
         }
       }
       *reinterpret_cast<uint2*>(smem + row * ld + c8 * 8) = v;
-    }
+      }
   }
 
   template <int NT>
@@ -163,12 +164,12 @@ struct BtcPolicy {
   template <int NT>
   __device__ static void stage(const SkeletonParams& p, uint8_t* smem, int64_t m0, int64_t c0, int64_t c1) {
     const int64_t ld = int64_t(p.chunk_tiles) * 8 + 4;  // words
-    const int64_t quads = (c1 - c0) * 2;                 // 16-byte groups per row
+    const int quads = int(c1 - c0) * 2;                  // 16-byte groups per row
     const uint32_t* x = static_cast<const uint32_t*>(p.x);
     uint32_t* xs = reinterpret_cast<uint32_t*>(smem);
-    for (int64_t i = threadIdx.x; i < int64_t(Q) * 8 * NT * quads; i += blockDim.x) {
-      const int64_t row = i / quads, qd = i % quads;
-      const int64_t plane = row / (8 * NT), tok = row % (8 * NT);
+    for (int row = threadIdx.x >> 5; row < Q * 8 * NT; row += blockDim.x >> 5)
+      for (int qd = threadIdx.x & 31; qd < quads; qd += 32) {
+      const int plane = row / (8 * NT), tok = row % (8 * NT);
       const int64_t m = m0 + tok;
       uint4 v = make_uint4(0, 0, 0, 0);
       if (m < p.m) v = *reinterpret_cast<const uint4*>(x + (plane * p.m + m) * p.ldx + c0 * 8 + qd * 4);
@@ -177,7 +178,7 @@ struct BtcPolicy {
       dst[1] = v.y;
       dst[2] = v.z;
       dst[3] = v.w;
-    }
+      }
   }
 
   template <int NT>

@@ -22,7 +22,8 @@ struct DirectParams {
 
 template <int P>
 struct DirectBatch {
-  static constexpr int kTiles = P <= 2 ? 4 : (P <= 4 ? 3 : 2);
+  // tiles per load batch: as many as fit in the 128-register budget next to the next batch
+  static constexpr int kTiles = P <= 3 ? 3 : 2;
   FragData<P> w[kTiles];
   uint32_t x[kTiles][8];  // [2 s + h]: B fragment register h of k32 step s
 };
@@ -50,15 +51,16 @@ template <int P>
 __global__ void __launch_bounds__(256, 2) decode_direct_kernel(const DirectParams p) {
   constexpr int T = DirectBatch<P>::kTiles;
   constexpr uint32_t kOnes[4] = {0x01010101u, 0x01010101u, 0x01010101u, 0x01010101u};
-  __shared__ int red[8][8][32];
+  // Partial sums of the 8 warps, double-buffered by row-tile parity (see the barrier below).
+  __shared__ int red[2][8][8][32];
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, tq = lane & 3;
-  const int64_t rt = blockIdx.x;
   const int64_t t0 = p.k_tiles * warp / 8, t1 = p.k_tiles * (warp + 1) / 8;
-  const uint8_t* wrow = p.w + rt * p.k_tiles * (256 * P);
   const bool has_tok = g < p.m;
   const int8_t* xrow = p.x + (has_tok ? g : 0) * p.ldx;
+  const int64_t stride = gridDim.x;
 
-  auto load = [&](int64_t t, DirectBatch<P>& b) {
+  auto load = [&](int64_t rt, int64_t t, DirectBatch<P>& b) {
+    const uint8_t* wrow = p.w + rt * p.k_tiles * (256 * P);
 #pragma unroll
     for (int i = 0; i < T; ++i) {
       if (t + i >= t1) break;
@@ -71,39 +73,52 @@ __global__ void __launch_bounds__(256, 2) decode_direct_kernel(const DirectParam
       }
     }
   };
-  int acc[4] = {0, 0, 0, 0}, sum[4] = {0, 0, 0, 0};
+  // Persistent CTAs: row tiles blockIdx.x, + gridDim.x, ...; each warp streams its k range of
+  // one row tile after the other, the next batch always in flight, across row-tile boundaries.
   DirectBatch<P> cur, nxt;
-  if (t0 < t1) load(t0, cur);
-  for (int64_t t = t0; t < t1; t += T) {
-    if (t + T < t1) load(t + T, nxt);
+  if (int64_t(blockIdx.x) < p.row_tiles && t0 < t1) load(blockIdx.x, t0, cur);
+  int parity = 0;
+  for (int64_t rt = blockIdx.x; rt < p.row_tiles; rt += stride) {
+    int acc[4] = {0, 0, 0, 0}, sum[4] = {0, 0, 0, 0};
+    for (int64_t t = t0; t < t1; t += T) {
+      if (t + T < t1)
+        load(rt, t + T, nxt);
+      else if (rt + stride < p.row_tiles)
+        load(rt + stride, t0, nxt);
 #pragma unroll
-    for (int i = 0; i < T; ++i) {
-      if (t + i >= t1) break;
+      for (int i = 0; i < T; ++i) {
+        if (t + i >= t1) break;
 #pragma unroll
-      for (int s = 0; s < 4; ++s) {
-        uint32_t a[4];
+        for (int s = 0; s < 4; ++s) {
+          uint32_t a[4];
 #pragma unroll
-        for (int r = 0; r < 4; ++r) a[r] = unpack_unit_u<P>(cur.w[i], 4 * s + r);
-        mma_u8s8(acc, a, cur.x[i][2 * s], cur.x[i][2 * s + 1]);
-        mma_u8s8(sum, kOnes, cur.x[i][2 * s], cur.x[i][2 * s + 1]);
+          for (int r = 0; r < 4; ++r) a[r] = unpack_unit_u<P>(cur.w[i], 4 * s + r);
+          mma_u8s8(acc, a, cur.x[i][2 * s], cur.x[i][2 * s + 1]);
+          mma_u8s8(sum, kOnes, cur.x[i][2 * s], cur.x[i][2 * s + 1]);
+        }
+      }
+      cur = nxt;
+    }
+#pragma unroll
+    for (int r = 0; r < 4; ++r) {
+      red[parity][warp][r][lane] = acc[r];
+      red[parity][warp][4 + r][lane] = sum[r];
+    }
+    // After this barrier warp 0 reads buffer `parity` while the others go on into the next row
+    // tile and write the other buffer; nobody writes `parity` again before passing the next
+    // barrier, which warp 0 reaches only after its reads.
+    __syncthreads();
+    if (warp == 0) {
+#pragma unroll
+      for (int r = 0; r < 4; ++r) {
+        int v = 0, sx = 0;
+#pragma unroll
+        for (int w = 0; w < 8; ++w) v += red[parity][w][r][lane], sx += red[parity][w][4 + r][lane];
+        const int64_t n = rt * 16 + g + 8 * (r >> 1), m = 2 * tq + (r & 1);
+        if (n < p.n && m < p.m) store_out(p.epi, m, n, v - (1 << (P - 1)) * sx);
       }
     }
-    cur = nxt;
-  }
-#pragma unroll
-  for (int r = 0; r < 4; ++r) {
-    red[warp][r][lane] = acc[r];
-    red[warp][4 + r][lane] = sum[r];
-  }
-  __syncthreads();
-  if (warp != 0) return;
-#pragma unroll
-  for (int r = 0; r < 4; ++r) {
-    int v = 0, sx = 0;
-#pragma unroll
-    for (int w = 0; w < 8; ++w) v += red[w][r][lane], sx += red[w][4 + r][lane];
-    const int64_t n = rt * 16 + g + 8 * (r >> 1), m = 2 * tq + (r & 1);
-    if (n < p.n && m < p.m) store_out(p.epi, m, n, v - (1 << (P - 1)) * sx);
+    parity ^= 1;
   }
 }
 
@@ -119,8 +134,9 @@ void launch_direct(const FragWeight& w, const Int8Act& x, const Epilogue& epi, S
   p.x = x.data;
   p.ldx = x.ld;
   p.epi = epi;
-  BITFOLD_CU_CHECK(p.row_tiles < (int64_t(1) << 31), "too many rows");
-  decode_direct_kernel<P><<<unsigned(p.row_tiles), 256, 0, stream>>>(p);
+  // Two CTAs of 8 warps per SM (the register limit), persistent over the row tiles.
+  const int64_t grid = std::min<int64_t>(p.row_tiles, 2 * int64_t(sm_count()));
+  decode_direct_kernel<P><<<unsigned(grid), 256, 0, stream>>>(p);
   BITFOLD_CUDA_LAUNCH_CHECK();
 }
 
