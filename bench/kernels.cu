@@ -594,9 +594,15 @@ int main(int argc, char** argv) {
               gemm_decode(ctx, FragWeight{fragd[p][size_t(i % cf)], p, n, k, FragOrder::Decode}, x, e, nullptr);
             });
           if (m <= 8 && opt.variants)
+            measure("decode-direct", Route::Count, cf, xb8, [&](const Epilogue& e, int i) {
+              DecodeTuning tu;
+              tu.kernel = DecodeKernel::Direct;
+              gemm_decode(ctx, FragWeight{fragd[p][size_t(i % cf)], p, n, k, FragOrder::Decode}, x, e, nullptr, tu);
+            });
+          if (m <= 8 && opt.variants)
             measure("decode-staged", Route::Count, cf, xb8, [&](const Epilogue& e, int i) {
               DecodeTuning tu;
-              tu.staged = true;
+              tu.kernel = DecodeKernel::Staged;
               gemm_decode(ctx, FragWeight{fragd[p][size_t(i % cf)], p, n, k, FragOrder::Decode}, x, e, nullptr, tu);
             });
           if (m >= 16)
@@ -673,7 +679,7 @@ int main(int argc, char** argv) {
         auto t = time_it([&](int i) {
           DecodeTuning tu;
           tu.ctas_per_sm = per_sm;
-          tu.staged = true;
+          tu.kernel = DecodeKernel::Staged;
           gemm_decode(ctx, FragWeight{w[size_t(i % c)], 4, n, k, FragOrder::Decode}, Int8Act{x, k, 1, k}, e, nullptr, tu);
         }, c);
         std::printf(" %.2f us (%.2f TB/s) |", t.us, double(bytes) / (t.us * 1e-6) / 1e12);

@@ -81,9 +81,12 @@ class GemmContext {
   std::unique_ptr<Impl> impl_;
 };
 
+// Decode kernels for M <= 8, kept side by side (bench measures them): Async (default, cp.async
+// ring), Direct (register prefetch), Staged (the split-K skeleton that M > 8 always uses).
+enum class DecodeKernel : uint8_t { Async, Direct, Staged };
 struct DecodeTuning {
   int ctas_per_sm = 4;  // staged kernel: split K over CTAs until the grid has this many per SM
-  bool staged = false;  // M <= 8: use the staged split-K kernel instead of the direct one
+  DecodeKernel kernel = DecodeKernel::Async;
 };
 
 void gemm_decode(GemmContext& ctx, const FragWeight& w, const Int8Act& x, const Epilogue& epi,

@@ -1,4 +1,6 @@
 // Route (a) for small M: frag-packed p-bit weights -> int8 mma.sync (decode_skeleton.cuh).
+#include <algorithm>
+
 #include "kernels/decode_skeleton.cuh"
 
 namespace bitfold::kernels {
@@ -122,6 +124,138 @@ __global__ void __launch_bounds__(256, 2) decode_direct_kernel(const DirectParam
   }
 }
 
+// The default M <= 8 kernel: the direct kernel's structure (persistent CTAs of 8 warps splitting
+// K, shared-memory reduction) with the prefetch depth moved from registers to shared memory.
+// Each lane cp.async-copies exactly the bytes it will read back (its own weight-fragment bytes
+// of a tile and, for lanes of a real token, its 32 activation bytes), so no lane ever waits on
+// another: cp.async.wait_group alone orders the ring. A warp keeps D tiles in flight; with few
+// registers, 3-4 CTAs share an SM, ~100 KB of weights in flight per SM.
+template <int P>
+struct AsyncRing {
+  static constexpr int kDepth = P <= 2 ? 6 : (P <= 4 ? 4 : (P <= 6 ? 3 : 2));
+};
+
+template <int P>
+__global__ void __launch_bounds__(256) decode_async_kernel(const DirectParams p, int slot_bytes) {
+  constexpr int D = AsyncRing<P>::kDepth;
+  constexpr uint32_t kOnes[4] = {0x01010101u, 0x01010101u, 0x01010101u, 0x01010101u};
+  extern __shared__ __align__(16) uint8_t ring_all[];
+  __shared__ int red[2][8][8][32];
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, tq = lane & 3;
+  uint8_t* ring = ring_all + warp * D * slot_bytes;
+  const int64_t t0 = p.k_tiles * warp / 8, t1 = p.k_tiles * (warp + 1) / 8, nt = t1 - t0;
+  const bool has_tok = g < p.m;
+  const int8_t* xrow = p.x + (has_tok ? g : 0) * p.ldx;
+  const int64_t stride = gridDim.x;
+  const int64_t n_items = int64_t(blockIdx.x) < p.row_tiles ? (p.row_tiles - blockIdx.x + stride - 1) / stride : 0;
+  const int64_t total = n_items * nt;
+
+  // Issue position: (row tile, k tile) advanced one tile per call.
+  int64_t is_pos = 0, is_rt = blockIdx.x, is_t = t0;
+  auto issue = [&]() {
+    if (is_pos < total) {
+      uint8_t* slot = ring + int(is_pos % D) * slot_bytes;
+      const uint8_t* tile = p.w + (is_rt * p.k_tiles + is_t) * (256 * P);
+#pragma unroll
+      for (int f = 8; f >= 1; f >>= 1) {
+        if (!(P & f)) continue;
+        const int off = 256 * (P & ~(2 * f - 1));
+        if (f >= 2) {
+#pragma unroll
+          for (int v = 0; v < f / 2; ++v) cp_async16(slot + off + 512 * v + 16 * lane, tile + off + 512 * v + 16 * lane, 16);
+        } else {
+          cp_async8(slot + off + 8 * lane, tile + off + 8 * lane);
+        }
+      }
+      if (has_tok) {
+        const int64_t k0 = is_t * 128 + 32 * tq;
+        const int b0 = int(std::max<int64_t>(0, std::min<int64_t>(16, p.k - k0)));
+        const int b1 = int(std::max<int64_t>(0, std::min<int64_t>(16, p.k - k0 - 16)));
+        uint8_t* xs = slot + 256 * P + 32 * lane;
+        cp_async16(xs, b0 > 0 ? xrow + k0 : xrow, b0);
+        cp_async16(xs + 16, b1 > 0 ? xrow + k0 + 16 : xrow, b1);
+      }
+      ++is_pos;
+      if (++is_t == t1) is_t = t0, is_rt += stride;
+    }
+    cp_async_commit();
+  };
+
+#pragma unroll
+  for (int d = 0; d < D - 1; ++d) issue();
+  int64_t pos = 0;
+  int parity = 0;
+  for (int64_t item = 0; item < n_items; ++item) {
+    const int64_t rt = blockIdx.x + item * stride;
+    int acc[4] = {0, 0, 0, 0}, sum[4] = {0, 0, 0, 0};
+    for (int64_t j = 0; j < nt; ++j, ++pos) {
+      issue();
+      cp_async_wait<D - 1>();
+      const uint8_t* slot = ring + int(pos % D) * slot_bytes;
+      FragData<P> fd;
+      load_frag<P, false>(slot, lane, fd);
+      uint32_t xw[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+      if (has_tok) {
+        const uint4 a = *reinterpret_cast<const uint4*>(slot + 256 * P + 32 * lane);
+        const uint4 b = *reinterpret_cast<const uint4*>(slot + 256 * P + 32 * lane + 16);
+        xw[0] = a.x, xw[1] = a.y, xw[2] = a.z, xw[3] = a.w, xw[4] = b.x, xw[5] = b.y, xw[6] = b.z, xw[7] = b.w;
+      }
+#pragma unroll
+      for (int s = 0; s < 4; ++s) {
+        uint32_t a[4];
+#pragma unroll
+        for (int r = 0; r < 4; ++r) a[r] = unpack_unit_u<P>(fd, 4 * s + r);
+        mma_u8s8(acc, a, xw[2 * s], xw[2 * s + 1]);
+        mma_u8s8(sum, kOnes, xw[2 * s], xw[2 * s + 1]);
+      }
+    }
+#pragma unroll
+    for (int r = 0; r < 4; ++r) {
+      red[parity][warp][r][lane] = acc[r];
+      red[parity][warp][4 + r][lane] = sum[r];
+    }
+    __syncthreads();  // double-buffered by parity, as in decode_direct_kernel
+    if (warp == 0) {
+#pragma unroll
+      for (int r = 0; r < 4; ++r) {
+        int v = 0, sx = 0;
+#pragma unroll
+        for (int w = 0; w < 8; ++w) v += red[parity][w][r][lane], sx += red[parity][w][4 + r][lane];
+        const int64_t n = rt * 16 + g + 8 * (r >> 1), m = 2 * tq + (r & 1);
+        if (n < p.n && m < p.m) store_out(p.epi, m, n, v - (1 << (P - 1)) * sx);
+      }
+    }
+    parity ^= 1;
+  }
+  cp_async_wait<0>();
+}
+
+template <int P>
+void launch_async(const FragWeight& w, const Int8Act& x, const Epilogue& epi, Stream stream) {
+  DirectParams p{};
+  p.w = w.data;
+  p.k_tiles = ceil_div(w.k, 128);
+  p.row_tiles = ceil_div(w.n, 16);
+  p.n = w.n;
+  p.m = x.m;
+  p.k = x.k;
+  p.x = x.data;
+  p.ldx = x.ld;
+  p.epi = epi;
+  const int slot_bytes = 256 * P + 128 * int(x.m);
+  const int smem = 8 * AsyncRing<P>::kDepth * slot_bytes;
+  static int configured_smem = 0;
+  if (smem > configured_smem) {
+    BITFOLD_CUDA_CHECK(cudaFuncSetAttribute(decode_async_kernel<P>, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
+    configured_smem = smem;
+  }
+  int per_sm = 0;
+  BITFOLD_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, decode_async_kernel<P>, 256, smem));
+  const int64_t grid = std::min<int64_t>(p.row_tiles, int64_t(std::max(1, per_sm)) * sm_count());
+  decode_async_kernel<P><<<unsigned(grid), 256, smem, stream>>>(p, slot_bytes);
+  BITFOLD_CUDA_LAUNCH_CHECK();
+}
+
 template <int P>
 void launch_direct(const FragWeight& w, const Int8Act& x, const Epilogue& epi, Stream stream) {
   DirectParams p{};
@@ -147,7 +281,9 @@ template <int P>
 void run_decode(GemmContext& ctx, const FragWeight& w, const Int8Act& x, const Epilogue& epi,
                 Stream stream, const DecodeTuning& tuning) {
   using detail::Int8FragPolicy;
-  if (x.m <= 8 && !tuning.staged)
+  if (x.m <= 8 && tuning.kernel == DecodeKernel::Async)
+    detail::launch_async<P>(w, x, epi, stream);
+  else if (x.m <= 8 && tuning.kernel == DecodeKernel::Direct)
     detail::launch_direct<P>(w, x, epi, stream);
   else if (x.m <= 8)
     detail::launch_skeleton<Int8FragPolicy<P>, 1>(ctx.impl(), w.data, w.n, w.k, x.data, x.ld, x.m, epi, stream, tuning);

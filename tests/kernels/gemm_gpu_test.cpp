@@ -159,6 +159,8 @@ std::vector<Case> decode_cases() {
       cases.push_back({p, q, m, 257, 300, false, m == 3, true});
     }
   cases.push_back({4, 8, 2, 4096 + 48, 4096, false, false, false});  // a split-K heavy shape
+  cases.push_back({2, 8, 1, 20000, 200, true, false, false});        // many row tiles per CTA, K < 8 tiles
+  cases.push_back({6, 6, 7, 9000, 1100, false, true, true});
   cases.push_back({8, 8, 1, 3, 17, true, true, true});
   return cases;
 }
@@ -222,13 +224,13 @@ TEST_F(GpuGemm, DecodeMatchesReference) {
       gemm_decode(*ctx_, f.view(c.p, c.n, c.k), pr.act(), make_epilogue(pr, out), nullptr);
       check_outputs(pr, out);
     }
-    // Again: the split-K accumulators and tickets must have reset themselves. M <= 8 runs the
-    // direct kernel by default; the staged split-K one is checked too.
-    DecodeTuning staged;
-    staged.staged = true;
-    for (int rep = 0; rep < 2; ++rep) {
+    // M <= 8 runs the async kernel by default; the direct and staged ones are checked too, the
+    // staged one twice: its split-K accumulators and tickets must have reset themselves.
+    for (DecodeKernel kernel : {DecodeKernel::Direct, DecodeKernel::Staged, DecodeKernel::Staged}) {
+      DecodeTuning tu;
+      tu.kernel = kernel;
       Outputs again(c.m, c.n, true);
-      gemm_decode(*ctx_, f.view(c.p, c.n, c.k), pr.act(), make_epilogue(pr, again), nullptr, staged);
+      gemm_decode(*ctx_, f.view(c.p, c.n, c.k), pr.act(), make_epilogue(pr, again), nullptr, tu);
       check_outputs(pr, again);
     }
     if (HasFailure()) return;
@@ -242,7 +244,7 @@ TEST_F(GpuGemm, DecodeSplitTuningGivesTheSameIntegers) {
     Outputs out(pr.c.m, pr.c.n, true);
     DecodeTuning tu;
     tu.ctas_per_sm = per_sm;
-    tu.staged = true;
+    tu.kernel = DecodeKernel::Staged;
     gemm_decode(*ctx_, f.view(4, pr.c.n, pr.c.k), pr.act(), make_epilogue(pr, out), nullptr, tu);
     check_outputs(pr, out);
   }
