@@ -136,7 +136,7 @@ struct AsyncRing {
 };
 
 template <int P>
-__global__ void __launch_bounds__(256) decode_async_kernel(const DirectParams p, int slot_bytes) {
+__global__ void __launch_bounds__(256, 3) decode_async_kernel(const DirectParams p, int slot_bytes) {
   constexpr int D = AsyncRing<P>::kDepth;
   constexpr uint32_t kOnes[4] = {0x01010101u, 0x01010101u, 0x01010101u, 0x01010101u};
   extern __shared__ __align__(16) uint8_t ring_all[];
