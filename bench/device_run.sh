@@ -34,7 +34,7 @@ if [[ ${NCU:-0} == 1 ]]; then
   stamp "ncu"
   ncu_args="--clock-control none --section SpeedOfLight --section MemoryWorkloadAnalysis --section WarpStateStats --section SchedulerStats --section Occupancy --section LaunchStats"
   { timeout 120 ncu $ncu_args -k regex:wgmma_kernel -c 1 ./build/bench/bench_kernels --models 7b --layers o --m 8192 --formats W8A8 --no-btc --no-check --no-variants --no-probe
-    timeout 60 ncu $ncu_args -k regex:decode_direct -c 1 ./build/bench/bench_kernels --models 7b --layers gate_up --m 1 --formats W4A4 --no-btc --no-check --no-variants --no-probe
+    timeout 60 ncu $ncu_args -k regex:decode_async -c 1 ./build/bench/bench_kernels --models 7b --layers gate_up --m 1 --formats W4A4 --no-btc --no-check --no-variants --no-probe
   } > "$OUT/ncu.txt" 2>&1
   stamp "ncu rc=$?"
 fi

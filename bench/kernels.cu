@@ -1,7 +1,7 @@
 // Quantized linear layers vs cuBLAS on Llama-2 shapes, all in one run.
 //
 //   bench_kernels [--quick] [--models 7b,13b,70b] [--layers qkv,o,gate_up,down] [--m 1,16,...]
-//                 [--formats W4A4,...] [--no-btc] [--no-variants] [--no-check]
+//                 [--formats W4A4,...] [--no-btc] [--[no-]variants] [--no-check] [--no-probe]
 //                 [--emit-table route_table.inc]
 //
 // Timing: CUDA events around batches of back-to-back launches (a batch is >= ~100 us of work),
@@ -366,6 +366,8 @@ int main(int argc, char** argv) {
       opt.btc = false;
     } else if (a == "--no-variants") {
       opt.variants = false;
+    } else if (a == "--variants") {
+      opt.variants = true;
     } else if (a == "--no-probe") {
       opt.probe = false;
     } else if (a == "--no-check") {

@@ -124,110 +124,183 @@ __global__ void __launch_bounds__(256, 2) decode_direct_kernel(const DirectParam
   }
 }
 
-// The default M <= 8 kernel: the direct kernel's structure (persistent CTAs of 8 warps splitting
-// K, shared-memory reduction) with the prefetch depth moved from registers to shared memory.
-// Each lane cp.async-copies exactly the bytes it will read back (its own weight-fragment bytes
-// of a tile and, for lanes of a real token, its 32 activation bytes), so no lane ever waits on
-// another: cp.async.wait_group alone orders the ring. A warp keeps D tiles in flight; with few
-// registers, 3-4 CTAs share an SM, ~100 KB of weights in flight per SM.
-template <int P>
+// The default M <= 8 kernel: persistent CTAs of 8 warps that split K, like the direct kernel, but
+// (1) the prefetch depth lives in shared memory: each lane cp.async-copies exactly the bytes it
+//     will read back (its own weight-fragment bytes), so cp.async.wait_group alone orders the
+//     ring and no lane waits on another;
+// (2) a warp handles RT row tiles at once (RT = 2 when there is enough work): the activation
+//     fragments are shared and the RT mma chains are independent;
+// (3) the activations are staged once per CTA when M x K fits (XS), else copied per tile;
+// (4) sum_k x for the offset correction comes from an all-ones mma during the first row tile
+//     only (a warp's k range is the same for every row tile).
+// Measured in bench/results/kernels-h200.md against the direct (register prefetch) and staged
+// (split-K) kernels.
+template <int P, int RT>
 struct AsyncRing {
-  static constexpr int kDepth = P <= 2 ? 6 : (P <= 4 ? 4 : (P <= 6 ? 3 : 2));
+  static constexpr int kDepth = RT == 2 ? (P <= 3 ? 4 : (P <= 4 ? 3 : 2)) : (P <= 2 ? 6 : (P <= 4 ? 4 : (P <= 6 ? 3 : 2)));
 };
 
-template <int P>
-__global__ void __launch_bounds__(256, 3) decode_async_kernel(const DirectParams p, int slot_bytes) {
-  constexpr int D = AsyncRing<P>::kDepth;
+template <int P, int RT, bool XS>
+__global__ void __launch_bounds__(256, 3) decode_async_kernel(const DirectParams p, int slot_bytes, int xs_ld) {
+  constexpr int D = AsyncRing<P, RT>::kDepth;
   constexpr uint32_t kOnes[4] = {0x01010101u, 0x01010101u, 0x01010101u, 0x01010101u};
-  extern __shared__ __align__(16) uint8_t ring_all[];
-  __shared__ int red[2][8][8][32];
+  extern __shared__ __align__(16) uint8_t dyn[];
+  __shared__ int red[2][8][4 * RT][32];
+  __shared__ int red_sum[8][4][32];
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, tq = lane & 3;
-  uint8_t* ring = ring_all + warp * D * slot_bytes;
-  const int64_t t0 = p.k_tiles * warp / 8, t1 = p.k_tiles * (warp + 1) / 8, nt = t1 - t0;
+  uint8_t* xstage = dyn;                                    // XS: [m][xs_ld]
+  uint8_t* ring = dyn + (XS ? p.m * xs_ld : 0) + warp * D * slot_bytes;
+  const int t0 = int(p.k_tiles * warp / 8), t1 = int(p.k_tiles * (warp + 1) / 8), nt = t1 - t0;
   const bool has_tok = g < p.m;
   const int8_t* xrow = p.x + (has_tok ? g : 0) * p.ldx;
+  const int64_t groups = ceil_div(p.row_tiles, RT);        // items: groups of RT row tiles
   const int64_t stride = gridDim.x;
-  const int64_t n_items = int64_t(blockIdx.x) < p.row_tiles ? (p.row_tiles - blockIdx.x + stride - 1) / stride : 0;
+  const int64_t n_items = int64_t(blockIdx.x) < groups ? (groups - blockIdx.x + stride - 1) / stride : 0;
   const int64_t total = n_items * nt;
+  const int64_t tile_row = p.k_tiles * (256 * P);          // bytes of one row tile
 
-  // Issue position: (row tile, k tile) advanced one tile per call.
-  int64_t is_pos = 0, is_rt = blockIdx.x, is_t = t0;
+  if constexpr (XS) {
+    // The whole activation block, zero past K, 16 bytes per thread per step.
+    const int cols16 = xs_ld / 16;
+    for (int i = threadIdx.x; i < p.m * cols16; i += blockDim.x) {
+      const int row = i / cols16, c16 = i % cols16;
+      const int64_t k = int64_t(c16) * 16;
+      uint4 v = make_uint4(0, 0, 0, 0);
+      if (k + 16 <= p.k) {
+        v = *reinterpret_cast<const uint4*>(p.x + row * p.ldx + k);
+      } else if (k < p.k) {
+        uint8_t b[16];
+        for (int j = 0; j < 16; ++j) b[j] = (k + j < p.k) ? uint8_t(p.x[row * p.ldx + k + j]) : uint8_t(0);
+        v = *reinterpret_cast<const uint4*>(b);
+      }
+      *reinterpret_cast<uint4*>(xstage + row * xs_ld + c16 * 16) = v;
+    }
+  }
+
+  int64_t is_pos = 0, is_group = blockIdx.x;
+  int is_t = t0;
   auto issue = [&]() {
     if (is_pos < total) {
       uint8_t* slot = ring + int(is_pos % D) * slot_bytes;
-      const uint8_t* tile = p.w + (is_rt * p.k_tiles + is_t) * (256 * P);
 #pragma unroll
-      for (int f = 8; f >= 1; f >>= 1) {
-        if (!(P & f)) continue;
-        const int off = 256 * (P & ~(2 * f - 1));
-        if (f >= 2) {
+      for (int j = 0; j < RT; ++j) {
+        const int64_t rt = is_group * RT + j;
+        if (rt >= p.row_tiles) break;
+        const uint8_t* tile = p.w + rt * tile_row + int64_t(is_t) * (256 * P);
+        uint8_t* dst = slot + j * (256 * P);
 #pragma unroll
-          for (int v = 0; v < f / 2; ++v) cp_async16(slot + off + 512 * v + 16 * lane, tile + off + 512 * v + 16 * lane, 16);
-        } else {
-          cp_async8(slot + off + 8 * lane, tile + off + 8 * lane);
+        for (int f = 8; f >= 1; f >>= 1) {
+          if (!(P & f)) continue;
+          const int off = 256 * (P & ~(2 * f - 1));
+          if (f >= 2) {
+#pragma unroll
+            for (int v = 0; v < f / 2; ++v) cp_async16(dst + off + 512 * v + 16 * lane, tile + off + 512 * v + 16 * lane, 16);
+          } else {
+            cp_async8(dst + off + 8 * lane, tile + off + 8 * lane);
+          }
         }
       }
-      if (has_tok) {
-        const int64_t k0 = is_t * 128 + 32 * tq;
+      if (!XS && has_tok) {
+        const int64_t k0 = int64_t(is_t) * 128 + 32 * tq;
         const int b0 = int(std::max<int64_t>(0, std::min<int64_t>(16, p.k - k0)));
         const int b1 = int(std::max<int64_t>(0, std::min<int64_t>(16, p.k - k0 - 16)));
-        uint8_t* xs = slot + 256 * P + 32 * lane;
+        uint8_t* xs = slot + RT * 256 * P + 32 * lane;
         cp_async16(xs, b0 > 0 ? xrow + k0 : xrow, b0);
         cp_async16(xs + 16, b1 > 0 ? xrow + k0 + 16 : xrow, b1);
       }
       ++is_pos;
-      if (++is_t == t1) is_t = t0, is_rt += stride;
+      if (++is_t == t1) is_t = t0, is_group += stride;
     }
     cp_async_commit();
   };
 
 #pragma unroll
   for (int d = 0; d < D - 1; ++d) issue();
+  if constexpr (XS) __syncthreads();  // the activation stage is complete
   int64_t pos = 0;
   int parity = 0;
+  int sx[4] = {0, 0, 0, 0};  // warp 0: sum_k x of the token of each accumulator register
   for (int64_t item = 0; item < n_items; ++item) {
-    const int64_t rt = blockIdx.x + item * stride;
-    int acc[4] = {0, 0, 0, 0}, sum[4] = {0, 0, 0, 0};
-    for (int64_t j = 0; j < nt; ++j, ++pos) {
+    const int64_t group = blockIdx.x + item * stride;
+    const bool has_second = RT == 2 && group * RT + 1 < p.row_tiles;
+    int acc[RT][4] = {}, sum[4] = {0, 0, 0, 0};
+    for (int t = t0; t < t1; ++t, ++pos) {
       issue();
       cp_async_wait<D - 1>();
       const uint8_t* slot = ring + int(pos % D) * slot_bytes;
-      FragData<P> fd;
-      load_frag<P, false>(slot, lane, fd);
       uint32_t xw[8] = {0, 0, 0, 0, 0, 0, 0, 0};
       if (has_tok) {
-        const uint4 a = *reinterpret_cast<const uint4*>(slot + 256 * P + 32 * lane);
-        const uint4 b = *reinterpret_cast<const uint4*>(slot + 256 * P + 32 * lane + 16);
+        const uint8_t* src = XS ? xstage + g * xs_ld + t * 128 + 32 * tq : slot + RT * 256 * P + 32 * lane;
+        const uint4 a = *reinterpret_cast<const uint4*>(src);
+        const uint4 b = *reinterpret_cast<const uint4*>(src + 16);
         xw[0] = a.x, xw[1] = a.y, xw[2] = a.z, xw[3] = a.w, xw[4] = b.x, xw[5] = b.y, xw[6] = b.z, xw[7] = b.w;
       }
+      FragData<P> fd[RT];
+      load_frag<P, false>(slot, lane, fd[0]);
+      if (RT == 2 && has_second) load_frag<P, false>(slot + 256 * P, lane, fd[RT - 1]);
 #pragma unroll
       for (int s = 0; s < 4; ++s) {
-        uint32_t a[4];
 #pragma unroll
-        for (int r = 0; r < 4; ++r) a[r] = unpack_unit_u<P>(fd, 4 * s + r);
-        mma_u8s8(acc, a, xw[2 * s], xw[2 * s + 1]);
-        mma_u8s8(sum, kOnes, xw[2 * s], xw[2 * s + 1]);
+        for (int j = 0; j < RT; ++j) {
+          if (j == 1 && !has_second) break;
+          uint32_t a[4];
+#pragma unroll
+          for (int r = 0; r < 4; ++r) a[r] = unpack_unit_u<P>(fd[j], 4 * s + r);
+          mma_u8s8(acc[j], a, xw[2 * s], xw[2 * s + 1]);
+        }
+        if (item == 0) mma_u8s8(sum, kOnes, xw[2 * s], xw[2 * s + 1]);
       }
     }
 #pragma unroll
-    for (int r = 0; r < 4; ++r) {
-      red[parity][warp][r][lane] = acc[r];
-      red[parity][warp][4 + r][lane] = sum[r];
+    for (int j = 0; j < RT; ++j)
+#pragma unroll
+      for (int r = 0; r < 4; ++r) red[parity][warp][4 * j + r][lane] = acc[j][r];
+    if (item == 0) {
+#pragma unroll
+      for (int r = 0; r < 4; ++r) red_sum[warp][r][lane] = sum[r];
     }
     __syncthreads();  // double-buffered by parity, as in decode_direct_kernel
     if (warp == 0) {
+      if (item == 0) {
 #pragma unroll
-      for (int r = 0; r < 4; ++r) {
-        int v = 0, sx = 0;
+        for (int r = 0; r < 4; ++r)
 #pragma unroll
-        for (int w = 0; w < 8; ++w) v += red[parity][w][r][lane], sx += red[parity][w][4 + r][lane];
-        const int64_t n = rt * 16 + g + 8 * (r >> 1), m = 2 * tq + (r & 1);
-        if (n < p.n && m < p.m) store_out(p.epi, m, n, v - (1 << (P - 1)) * sx);
+          for (int w = 0; w < 8; ++w) sx[r] += red_sum[w][r][lane];
+      }
+#pragma unroll
+      for (int j = 0; j < RT; ++j) {
+        const int64_t rt = group * RT + j;
+#pragma unroll
+        for (int r = 0; r < 4; ++r) {
+          int v = 0;
+#pragma unroll
+          for (int w = 0; w < 8; ++w) v += red[parity][w][4 * j + r][lane];
+          const int64_t n = rt * 16 + g + 8 * (r >> 1), m = 2 * tq + (r & 1);
+          if (rt < p.row_tiles && n < p.n && m < p.m) store_out(p.epi, m, n, v - (1 << (P - 1)) * sx[r]);
+        }
       }
     }
     parity ^= 1;
   }
   cp_async_wait<0>();
+}
+
+template <int P, int RT, bool XS>
+void launch_async_cfg(const DirectParams& p, Stream stream) {
+  const int xs_ld = XS ? int(round_up(p.k, 128)) + 16 : 0;
+  const int slot_bytes = RT * 256 * P + (XS ? 0 : 128 * int(p.m));
+  const int smem = (XS ? int(p.m) * xs_ld : 0) + 8 * AsyncRing<P, RT>::kDepth * slot_bytes;
+  auto* kernel = decode_async_kernel<P, RT, XS>;
+  static int configured_smem = 0;
+  if (smem > configured_smem) {
+    BITFOLD_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
+    configured_smem = smem;
+  }
+  int per_sm = 0;
+  BITFOLD_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, 256, smem));
+  const int64_t grid = std::min<int64_t>(ceil_div(p.row_tiles, RT), int64_t(std::max(1, per_sm)) * sm_count());
+  kernel<<<unsigned(grid), 256, smem, stream>>>(p, slot_bytes, xs_ld);
+  BITFOLD_CUDA_LAUNCH_CHECK();
 }
 
 template <int P>
@@ -242,18 +315,19 @@ void launch_async(const FragWeight& w, const Int8Act& x, const Epilogue& epi, St
   p.x = x.data;
   p.ldx = x.ld;
   p.epi = epi;
-  const int slot_bytes = 256 * P + 128 * int(x.m);
-  const int smem = 8 * AsyncRing<P>::kDepth * slot_bytes;
-  static int configured_smem = 0;
-  if (smem > configured_smem) {
-    BITFOLD_CUDA_CHECK(cudaFuncSetAttribute(decode_async_kernel<P>, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
-    configured_smem = smem;
-  }
-  int per_sm = 0;
-  BITFOLD_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, decode_async_kernel<P>, 256, smem));
-  const int64_t grid = std::min<int64_t>(p.row_tiles, int64_t(std::max(1, per_sm)) * sm_count());
-  decode_async_kernel<P><<<unsigned(grid), 256, smem, stream>>>(p, slot_bytes);
-  BITFOLD_CUDA_LAUNCH_CHECK();
+  BITFOLD_CU_CHECK(p.k_tiles < (int64_t(1) << 24), "K too large");
+  // Pairs of row tiles when there are enough of them for ~3 CTAs per SM; the activations staged
+  // when they take at most 64 KB.
+  const bool pairs = p.row_tiles >= 2 * 3 * int64_t(sm_count());
+  const bool stage_x = x.m * (round_up(x.k, 128) + 16) <= 64 * 1024;
+  if (pairs && stage_x)
+    launch_async_cfg<P, 2, true>(p, stream);
+  else if (pairs)
+    launch_async_cfg<P, 2, false>(p, stream);
+  else if (stage_x)
+    launch_async_cfg<P, 1, true>(p, stream);
+  else
+    launch_async_cfg<P, 1, false>(p, stream);
 }
 
 template <int P>
