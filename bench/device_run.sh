@@ -26,7 +26,7 @@ stamp "bench $mode"
 if [[ $mode == quick ]]; then
   timeout 330 ./build/bench/bench_kernels --quick "$@" > "$OUT/kernels.md" 2> "$OUT/bench.err"
 else
-  timeout 420 ./build/bench/bench_kernels --emit-table "$OUT/route_table.inc" "$@" > "$OUT/kernels.md" 2> "$OUT/bench.err"
+  timeout 480 ./build/bench/bench_kernels --emit-table "$OUT/route_table.inc" "$@" > "$OUT/kernels.md" 2> "$OUT/bench.err"
 fi
 stamp "bench rc=$?"
 tail -5 "$OUT/bench.err"
@@ -39,7 +39,7 @@ if [[ ${NCU:-0} == 1 ]]; then
   stamp "ncu rc=$?"
 fi
 stamp "memcheck"
-timeout 150 compute-sanitizer --tool memcheck --error-exitcode 3 ./build/tests/test_kernels --gtest_filter='Gpu*' > "$OUT/memcheck.log" 2>&1
+timeout 100 compute-sanitizer --tool memcheck --error-exitcode 3 ./build/tests/test_kernels --gtest_filter='Gpu*' > "$OUT/memcheck.log" 2>&1
 stamp "memcheck rc=$?"
 grep -E "ERROR SUMMARY|Invalid|PASSED|FAILED" "$OUT/memcheck.log" | head -20
 stamp "done"

@@ -31,6 +31,7 @@
 #include "kernels/dispatch.h"
 #include "kernels/gemm.h"
 #include "kernels/layout.h"
+#include "kernels/quantize.h"
 
 using namespace bitfold::kernels;
 
@@ -596,9 +597,9 @@ int main(int argc, char** argv) {
               gemm_decode(ctx, FragWeight{fragd[p][size_t(i % cf)], p, n, k, FragOrder::Decode}, x, e, nullptr);
             });
           if (m <= 8 && opt.variants)
-            measure("decode-direct", Route::Count, cf, xb8, [&](const Epilogue& e, int i) {
+            measure("decode-async", Route::Count, cf, xb8, [&](const Epilogue& e, int i) {
               DecodeTuning tu;
-              tu.kernel = DecodeKernel::Direct;
+              tu.kernel = DecodeKernel::Async;
               gemm_decode(ctx, FragWeight{fragd[p][size_t(i % cf)], p, n, k, FragOrder::Decode}, x, e, nullptr, tu);
             });
           if (m <= 8 && opt.variants)
@@ -695,6 +696,38 @@ int main(int argc, char** argv) {
     std::printf("\n");
   }
 
+  // ---- fused producers -------------------------------------------------------------------------------
+  if (opt.variants) {
+    std::printf("## Fused producers (FP16 in, int8 codes + bit-planes out)\n\n| producer | M | D | time (us) | GB/s |\n|---|---:|---:|---:|---:|\n");
+    for (const auto& [kind, d] : {std::pair<int, int64_t>{0, 4096}, {0, 8192}, {1, 11008}, {1, 28672}})
+      for (const int64_t m : {int64_t(1), int64_t(4096)}) {
+        __half* a = dalloc<__half>(size_t(m * d));
+        __half* b = dalloc<__half>(size_t(m * d));
+        float* vec = dalloc<float>(size_t(d));
+        fill_f16<<<kFillGrid, kFillBlock>>>(a, m * d, 31);
+        fill_f16<<<kFillGrid, kFillBlock>>>(b, m * d, 32);
+        fill_float<<<kFillGrid, kFillBlock>>>(vec, d, 1.0f, 20.0f, 33);
+        int8_t* codes = dalloc<int8_t>(size_t(m * d));
+        const int64_t ldw = btc_act_ld_words(d);
+        uint32_t* planes = dalloc<uint32_t>(size_t(4 * m * ldw));
+        CodesOut out;
+        out.bits = 4, out.i8 = codes, out.ld_i8 = d, out.planes = planes, out.ld_words = ldw;
+        auto t = time_it([&](int) {
+          if (kind == 0)
+            rmsnorm_quantize(a, true, d, m, d, vec, nullptr, 1e-5f, out, nullptr);
+          else
+            silu_mul_quantize(a, b, true, d, m, d, vec, out, nullptr);
+        }, 1);
+        const double bytes = double(m) * d * (kind == 0 ? 2 : 4) + double(m) * d * (1 + 0.5);
+        std::printf("| %s | %ld | %ld | %.2f | %.0f |\n", kind == 0 ? "rmsnorm->A4 codes+planes" : "silu*up->A4 codes+planes",
+                    long(m), long(d), t.us, bytes / (t.us * 1e-6) / 1e9);
+        std::fflush(stdout);
+        CK(cudaDeviceSynchronize());
+        cudaFree(a), cudaFree(b), cudaFree(vec), cudaFree(codes), cudaFree(planes);
+      }
+    std::printf("\n");
+  }
+
   // ---- summaries -----------------------------------------------------------------------------------------
   std::printf("## Summary: best route per format, speedup over cuBLAS FP16 (route in brackets)\n\n");
   std::printf("| model | layer | M | fp16 us | int8-lt | fp8-lt |");
@@ -727,7 +760,7 @@ int main(int argc, char** argv) {
       const std::string alias = f.route_a ? f.name : (f.p == 6 ? "W6A6" : "W4A4");
       const Row* best = nullptr;
       for (const Row* r : v) {
-        const bool mine = r->format == f.name || (r->format == alias && r->route != Route::Btc);
+        const bool mine = r->route != Route::Count && (r->format == f.name || (r->format == alias && r->route != Route::Btc));
         if (mine && r->check.rfind("MISMATCH", 0) != 0 && (!best || r->us < best->us)) best = r;
       }
       if (best)
@@ -779,7 +812,7 @@ int main(int argc, char** argv) {
         const std::string alias = f.route_a ? f.name : (f.p == 6 ? "W6A6" : "W4A4");
         std::vector<const Row*> cand;
         for (const Row* r : v) {
-          const bool mine = r->format == f.name || (r->format == alias && r->route != Route::Btc);
+          const bool mine = r->route != Route::Count && (r->format == f.name || (r->format == alias && r->route != Route::Btc));
           if ((mine && r->check.rfind("MISMATCH", 0) != 0) || r->kernel == "fp16") cand.push_back(r);
         }
         std::sort(cand.begin(), cand.end(), [](const Row* a, const Row* b) { return a->us < b->us; });

@@ -81,12 +81,13 @@ class GemmContext {
   std::unique_ptr<Impl> impl_;
 };
 
-// Decode kernels for M <= 8, kept side by side (bench measures them): Async (default, cp.async
-// ring), Direct (register prefetch), Staged (the split-K skeleton that M > 8 always uses).
-enum class DecodeKernel : uint8_t { Async, Direct, Staged };
+// Decode kernels for M <= 8, kept side by side (bench measures them): Direct (default: persistent
+// CTAs, register prefetch), Async (cp.async ring in shared memory), Staged (the split-K skeleton
+// that M > 8 always uses).
+enum class DecodeKernel : uint8_t { Direct, Async, Staged };
 struct DecodeTuning {
   int ctas_per_sm = 4;  // staged kernel: split K over CTAs until the grid has this many per SM
-  DecodeKernel kernel = DecodeKernel::Async;
+  DecodeKernel kernel = DecodeKernel::Direct;
 };
 
 void gemm_decode(GemmContext& ctx, const FragWeight& w, const Int8Act& x, const Epilogue& epi,

@@ -224,9 +224,9 @@ TEST_F(GpuGemm, DecodeMatchesReference) {
       gemm_decode(*ctx_, f.view(c.p, c.n, c.k), pr.act(), make_epilogue(pr, out), nullptr);
       check_outputs(pr, out);
     }
-    // M <= 8 runs the async kernel by default; the direct and staged ones are checked too, the
+    // M <= 8 runs the direct kernel by default; the async and staged ones are checked too, the
     // staged one twice: its split-K accumulators and tickets must have reset themselves.
-    for (DecodeKernel kernel : {DecodeKernel::Direct, DecodeKernel::Staged, DecodeKernel::Staged}) {
+    for (DecodeKernel kernel : {DecodeKernel::Async, DecodeKernel::Staged, DecodeKernel::Staged}) {
       DecodeTuning tu;
       tu.kernel = kernel;
       Outputs again(c.m, c.n, true);
