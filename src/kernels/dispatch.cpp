@@ -26,16 +26,16 @@ bool route_ok_for(Route r, int p, int q) {
 }
 
 Route fallback_rule(int64_t m, int p, int q, RouteMask available) {
-  // Before any measurement: small M streams weights, large M goes to tensor-core tiles.
-  const Route order_small[] = {Decode, Btc, Wgmma128, UnpackLt, Int8Lt, Fp16};
-  const Route order_large[] = {Wgmma256, Wgmma128, Int8Lt, UnpackLt, Decode, Btc, Fp16};
-  if (m <= 32) {
-    for (Route r : order_small)
-      if ((available & route_bit(r)) && route_ok_for(r, p, q)) return r;
-  } else {
-    for (Route r : order_large)
-      if ((available & route_bit(r)) && route_ok_for(r, p, q)) return r;
-  }
+  // For shapes and formats the table has no point for: the pattern of the H200 measurements
+  // (bench/results/kernels-h200.md): streaming kernels for decode, FP16 cuBLAS in the middle
+  // where no quantized route wins, cuBLASLt int8 (after the unpack pre-pass) for large M.
+  static const Route small[] = {Decode, Btc, Int8Lt, Fp16, UnpackLt, Wgmma128};
+  static const Route middle[] = {Fp16, Int8Lt, Wgmma128, UnpackLt, Decode, Btc};
+  static const Route large[] = {Int8Lt, UnpackLt, Wgmma256, Wgmma128, Fp16, Decode, Btc};
+  const Route* order = m <= 16 ? small : (m < 2048 ? middle : large);
+  const int count = m <= 16 ? 6 : (m < 2048 ? 6 : 7);
+  for (int i = 0; i < count; ++i)
+    if ((available & route_bit(order[i])) && route_ok_for(order[i], p, q)) return order[i];
   fail("gemm_quantized: no route for W{}A{} with the operands given", p, q);
 }
 }  // namespace
