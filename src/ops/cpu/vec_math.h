@@ -11,7 +11,8 @@ namespace bitfold::ops::cpu {
 // smaller values, e^88 for larger ones), which is harmless where it is used (softmax after the
 // max is subtracted, SiLU, log-sum-exp).
 inline float exp_f32(float x) {
-  x = std::min(std::max(x, -87.0f), 88.0f);
+  x = x < -87.0f ? -87.0f : x;
+  x = x > 88.0f ? 88.0f : x;
   // x = n·ln2 + r with n = round(x / ln2) (the 1.5·2²³ trick rounds to nearest) and |r| ≤ ln2/2;
   // ln2 is split in two (Cody & Waite) so that n·ln2 is subtracted without losing bits of r.
   const float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
