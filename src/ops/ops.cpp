@@ -158,7 +158,7 @@ void add_inplace(Tensor& x, const Tensor& y) {
   if (on_cpu("add_inplace", {&x, &y})) cpu::add_inplace(x.f32(), y.f32(), x.numel());
 }
 
-void embedding(const Tensor& table, const std::vector<int32_t>& ids, Tensor& out) {
+void embedding(const Tensor& table, std::span<const int32_t> ids, Tensor& out) {
   BITFOLD_CHECK(table.defined() && table.rank() == 2, "ops::embedding: table {}",
                 shape_str(table.shape()));
   const DType dtype = table.dtype();

@@ -49,7 +49,7 @@ void add_inplace(Tensor& x, const Tensor& y);
 
 // out[T, D] = table[ids[t], :]; table may be F32, F16 or BF16 (CPU), out is F32.
 // An id outside the table is a bitfold::Error (a tokenizer that does not fit the model).
-void embedding(const Tensor& table, const std::vector<int32_t>& ids, Tensor& out);
+void embedding(const Tensor& table, std::span<const int32_t> ids, Tensor& out);
 
 // Negative log-likelihood of each row's target under a softmax of its logits:
 // nll[t] = logsumexp(logits[t, :]) - logits[t, targets[t]], accumulated in double.

@@ -244,8 +244,8 @@ TEST(Ops, EmbeddingReadsF32F16Bf16Tables) {
       for (int i = 0; i < 6; ++i) ASSERT_EQ(out.f32()[r * 6 + i], exact.f32()[ids[size_t(r)] * 6 + i]);
   }
   Tensor out = Tensor::empty({1, 6}, DType::F32);
-  EXPECT_THROW(embedding(table, {11}, out), Error);
-  EXPECT_THROW(embedding(table, {-1}, out), Error);
+  EXPECT_THROW(embedding(table, std::vector<int32_t>{11}, out), Error);
+  EXPECT_THROW(embedding(table, std::vector<int32_t>{-1}, out), Error);
 }
 
 TEST(Ops, TokenNllMatchesFloat64) {
