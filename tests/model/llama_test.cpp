@@ -10,6 +10,7 @@
 
 #include "core/error.h"
 #include "model/llama.h"
+#include "random_model.h"
 #include "test_support.h"
 
 namespace bitfold::model {
@@ -17,67 +18,8 @@ namespace {
 
 using Matrix = std::vector<std::vector<double>>;  // [rows][cols]
 
-Tensor random_tensor(Shape shape, std::mt19937& rng, float scale) {
-  std::uniform_real_distribution<float> mag(0.1f, 1.0f);
-  std::bernoulli_distribution sign(0.5);
-  Tensor t = Tensor::empty(std::move(shape), DType::F32);
-  for (int64_t i = 0; i < t.numel(); ++i) t.f32()[i] = (sign(rng) ? 1.0f : -1.0f) * mag(rng) * scale;
-  return t;
-}
-
-Linear random_linear(int64_t out, int64_t in, bool bias, std::mt19937& rng) {
-  Linear l;
-  l.weight = random_tensor({out, in}, rng, 1.0f / std::sqrt(float(in)));
-  if (bias) l.bias = random_tensor({out}, rng, 0.1f);
-  return l;
-}
-
-struct Variant {
-  const char* name;
-  int dim, hidden, layers, heads, kv_heads, head_dim, vocab;
-  bool tied, bias;
-};
-
-void PrintTo(const Variant& v, std::ostream* os) { *os << v.name; }
-
-LlamaWeights random_model(const Variant& v, uint32_t seed) {
-  std::mt19937 rng(seed);
-  LlamaWeights w;
-  ModelConfig& c = w.config;
-  c.dim = v.dim;
-  c.hidden_dim = v.hidden;
-  c.n_layers = v.layers;
-  c.n_heads = v.heads;
-  c.n_kv_heads = v.kv_heads;
-  c.head_dim = v.head_dim;
-  c.vocab_size = v.vocab;
-  c.max_seq_len = 64;
-  c.rope_theta = 10000.0f;
-  c.norm_eps = 1e-5f;
-  c.tied_embeddings = v.tied;
-  c.qkv_bias = v.bias;
-  w.token_embedding = random_tensor({c.vocab_size, c.dim}, rng, 1.0f);
-  for (int l = 0; l < c.n_layers; ++l) {
-    LayerWeights L;
-    L.attn_norm = random_tensor({c.dim}, rng, 1.0f);
-    L.q = random_linear(c.q_dim(), c.dim, v.bias, rng);
-    L.k = random_linear(c.kv_dim(), c.dim, v.bias, rng);
-    L.v = random_linear(c.kv_dim(), c.dim, v.bias, rng);
-    L.o = random_linear(c.dim, c.q_dim(), v.bias, rng);
-    L.ffn_norm = random_tensor({c.dim}, rng, 1.0f);
-    L.gate = random_linear(c.hidden_dim, c.dim, v.bias, rng);
-    L.up = random_linear(c.hidden_dim, c.dim, v.bias, rng);
-    L.down = random_linear(c.dim, c.hidden_dim, v.bias, rng);
-    w.layers.push_back(std::move(L));
-  }
-  w.final_norm = random_tensor({c.dim}, rng, 1.0f);
-  if (v.tied) {
-    w.lm_head.weight = w.token_embedding;
-  } else {
-    w.lm_head = random_linear(c.vocab_size, c.dim, v.bias, rng);
-  }
-  return w;
-}
+using testing::random_model;
+using Variant = testing::RandomModelSpec;
 
 // ---- float64 reference ----------------------------------------------------------------------
 
