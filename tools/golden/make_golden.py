@@ -389,7 +389,8 @@ def do_stories(args, out_dir):
     spm_path = first_existing(path.parent / "tok512.model",
                               REPO.parent / "shared/data/models/stories260K/tok512.model")
     ids = token_ids(cfg["vocab"], 1, 260, spm_path,
-                    "Once upon a time, there was a little girl named Lily. She loved to play")
+                    "Once upon a time, there was a little girl named Lily. She loved to play "
+                    "outside in the park.")
     write_golden(out_dir, "stories260K", ids, logits_of(model, ids), meta)
     return meta
 
