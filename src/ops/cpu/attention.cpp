@@ -24,6 +24,7 @@ namespace {
 constexpr int64_t kQueryBlock = 64;
 
 // Numerically stable softmax of row[0, n) in place; row[n, total) (masked keys) set to 0.
+BITFOLD_VECTOR_CLONES
 void softmax_masked(float* row, int64_t n, int64_t total) {
   float max = -std::numeric_limits<float>::infinity();
 #pragma omp simd reduction(max : max)

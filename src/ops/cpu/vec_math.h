@@ -5,6 +5,16 @@
 #include <bit>
 #include <cstdint>
 
+// Hot loops are compiled for AVX-512 (x86-64-v4) and AVX2+FMA (x86-64-v3) besides baseline
+// x86-64, and the loader picks one for the machine (GNU ifunc): the build stays portable (the same
+// binary runs on the GPU host) and the loops still use the machine's full vector width.
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define BITFOLD_VECTOR_CLONES \
+  __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define BITFOLD_VECTOR_CLONES
+#endif
+
 namespace bitfold::ops::cpu {
 
 // e^x within 2 ulp for x in [-87, 88]; inputs outside are clamped (e^-87 ≈ 1.6e-38 stands in for
