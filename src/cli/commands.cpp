@@ -20,6 +20,7 @@ void add_info_command(CLI::App& app) {
 
 void register_commands(CLI::App& app) {
   add_info_command(app);
+  add_convert_command(app);
 }
 
 }  // namespace bitfold::cli

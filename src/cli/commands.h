@@ -7,4 +7,6 @@ namespace bitfold::cli {
 
 void register_commands(CLI::App& app);
 
+void add_convert_command(CLI::App& app);  // convert_command.cpp
+
 }  // namespace bitfold::cli
