@@ -22,6 +22,7 @@ namespace {
 // Queries per work item: large enough for SGEMM to run near peak, small enough that the
 // [block, keys] score matrix stays in L2 and the causal mask wastes little.
 constexpr int64_t kQueryBlock = 64;
+constexpr double kParallelMacs = 1 << 17;
 
 // Numerically stable softmax of row[0, n) in place; row[n, total) (masked keys) set to 0.
 BITFOLD_VECTOR_CLONES
@@ -53,7 +54,7 @@ void attention(const float* q, const float* k, const float* v, float* out, int64
   const int64_t blocks = (T + kQueryBlock - 1) / kQueryBlock;
 
   // Item i: the last query blocks (most keys) first, so the dynamic schedule ends balanced.
-  parallel_for_dynamic(blocks * n_heads, [&](int64_t item) {
+  const auto work_item = [&](int64_t item) {
     const int64_t block = blocks - 1 - item / n_heads;
     const int h = int(item % n_heads);
     const int kvh = h / group;
@@ -82,7 +83,13 @@ void attention(const float* q, const float* k, const float* v, float* out, int64
     for (int64_t r = 0; r < rows; ++r) softmax_masked(s + r * keys, start_pos + t0 + r + 1, keys);
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, blasint(rows), head_dim, blasint(keys),
                 1.0f, s, blasint(keys), vh, blasint(kv_dim), 0.0f, oh, blasint(q_dim));
-  });
+  };
+  // Threads only for enough work: a parallel region costs microseconds (far more when the
+  // machine is oversubscribed), a whole decode step of a tiny model less.
+  const int64_t items = blocks * n_heads;
+  const double macs = double(T) * double(start_pos + T) * head_dim * n_heads;
+#pragma omp parallel for schedule(dynamic, 1) if (macs >= kParallelMacs)
+  for (int64_t item = 0; item < items; ++item) work_item(item);
 }
 
 }  // namespace bitfold::ops::cpu
