@@ -43,6 +43,11 @@ TEST_P(Golden, LogitsMatchTransformers) {
     model_path = testing::shared_data("models/stories260K/stories260K.bin");
   BITFOLD_REQUIRE_SHARED(model_path);
   const LlamaWeights w = load_weights(model_path);
+  if (entry.contains("rope_theta")) {  // transformers 5 writes it under rope_parameters
+    ASSERT_EQ(w.config.rope_theta, entry["rope_theta"].get<float>())
+        << model_path.string() << ": the loader read rope_theta " << w.config.rope_theta
+        << " but the checkpoint was made with " << entry["rope_theta"].get<float>();
+  }
 
   const io::SafetensorsFile golden =
       io::SafetensorsFile::open(golden_dir() / entry["logits_file"].get<std::string>());

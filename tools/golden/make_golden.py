@@ -373,7 +373,8 @@ def do_stories(args, out_dir):
 
     # The conversion is right if greedy decoding reproduces llama2.c's run.c.
     golden = first_existing(path.parent / "greedy-200.ids")
-    meta = {"model": rel(path), "format": "llama2c", "model_sha256": sha256(path)}
+    meta = {"model": rel(path), "format": "llama2c", "model_sha256": sha256(path),
+            "rope_theta": 10000.0}
     if golden is not None:
         want = [int(t) for t in golden.read_text().split()]
         got = greedy(model, len(want) - 1, want[0])
@@ -442,7 +443,7 @@ def do_tiny(args, out_dir, name, seed, **kw):
                            f"(max diff {np.abs(logits - direct).max()})")
     meta = {"model": rel(model_dir), "format": "hf",
             "model_sha256": sha256(model_dir / "model.safetensors"),
-            "torch_seed": str(seed)}
+            "torch_seed": str(seed), "rope_theta": theta}
     write_golden(out_dir, name, ids, logits, meta)
     return meta
 
