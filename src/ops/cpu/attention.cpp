@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "core/parallel.h"
+#include "ops/cpu/blas_threads.h"
 #include "ops/cpu/cpu_ops.h"
 #include "ops/cpu/vec_math.h"
 
@@ -22,7 +23,7 @@ namespace {
 // Queries per work item: large enough for SGEMM to run near peak, small enough that the
 // [block, keys] score matrix stays in L2 and the causal mask wastes little.
 constexpr int64_t kQueryBlock = 64;
-constexpr double kParallelMacs = 1 << 17;
+constexpr double kParallelMacs = 1 << 19;
 
 // Numerically stable softmax of row[0, n) in place; row[n, total) (masked keys) set to 0.
 BITFOLD_VECTOR_CLONES
@@ -88,8 +89,13 @@ void attention(const float* q, const float* k, const float* v, float* out, int64
   // machine is oversubscribed), a whole decode step of a tiny model less.
   const int64_t items = blocks * n_heads;
   const double macs = double(T) * double(start_pos + T) * head_dim * n_heads;
-#pragma omp parallel for schedule(dynamic, 1) if (macs >= kParallelMacs)
-  for (int64_t item = 0; item < items; ++item) work_item(item);
+  if (macs >= kParallelMacs) {
+#pragma omp parallel for schedule(dynamic, 1)
+    for (int64_t item = 0; item < items; ++item) work_item(item);
+  } else {
+    SingleThreadedBlas serial;
+    for (int64_t item = 0; item < items; ++item) work_item(item);
+  }
 }
 
 }  // namespace bitfold::ops::cpu
