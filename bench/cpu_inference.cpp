@@ -32,18 +32,27 @@ double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
-// Median of `reps` timed runs after one warm-up run.
-template <class Fn>
-double median_seconds(int reps, Fn&& fn) {
-  fn();
-  std::vector<double> t;
-  for (int r = 0; r < reps; ++r) {
-    const auto start = Clock::now();
-    fn();
-    t.push_back(seconds_since(start));
-  }
+double median(std::vector<double> t) {
   std::sort(t.begin(), t.end());
   return t[t.size() / 2];
+}
+
+// Medians of `reps` timed runs of a and of b, after one warm-up of each. The runs alternate, so
+// that a busy moment of a shared machine hits both measurements alike.
+template <class A, class B>
+std::pair<double, double> median_seconds(int reps, A&& a, B&& b) {
+  a();
+  b();
+  std::vector<double> ta, tb;
+  for (int r = 0; r < reps; ++r) {
+    auto start = Clock::now();
+    a();
+    ta.push_back(seconds_since(start));
+    start = Clock::now();
+    b();
+    tb.push_back(seconds_since(start));
+  }
+  return {median(ta), median(tb)};
 }
 
 std::string cpu_name() {
@@ -81,20 +90,25 @@ Flops forward_flops(const model::ModelConfig& c, int64_t T, int64_t head_rows) {
 }
 
 // SGEMM alone over every linear of the model at T rows, as ops::linear calls it.
-double sgemm_seconds(const model::LlamaWeights& w, int64_t T, int reps) {
-  const auto& c = w.config;
-  const int64_t widest = std::max<int64_t>({c.dim, c.q_dim(), c.hidden_dim});
-  std::vector<float> x(size_t(T * widest), 0.5f), y(size_t(T * widest));
-  auto gemm = [&](const model::Linear& l) {
-    const auto N = blasint(l.out_features()), K = blasint(l.in_features());
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, blasint(T), N, K, 1.0f, x.data(), K,
-                l.weight.f32(), K, 0.0f, y.data(), N);
-  };
-  return median_seconds(reps, [&] {
+struct SgemmPeer {
+  const model::LlamaWeights& w;
+  int64_t T;
+  std::vector<float> x, y;
+  SgemmPeer(const model::LlamaWeights& weights, int64_t rows) : w(weights), T(rows) {
+    const auto& c = w.config;
+    const int64_t widest = std::max<int64_t>({c.dim, c.q_dim(), c.hidden_dim});
+    x.assign(size_t(T * widest), 0.5f);
+    y.assign(size_t(T * widest), 0.0f);
+  }
+  void operator()() {
     for (const auto& L : w.layers)
-      for (const model::Linear* l : {&L.q, &L.k, &L.v, &L.o, &L.gate, &L.up, &L.down}) gemm(*l);
-  });
-}
+      for (const model::Linear* l : {&L.q, &L.k, &L.v, &L.o, &L.gate, &L.up, &L.down}) {
+        const auto N = blasint(l->out_features()), K = blasint(l->in_features());
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, blasint(T), N, K, 1.0f, x.data(), K,
+                    l->weight.f32(), K, 0.0f, y.data(), N);
+      }
+  }
+};
 
 struct Row {
   std::string what;
@@ -128,18 +142,17 @@ int run(int argc, char** argv) {
   for (int64_t T : {int64_t(128), int64_t(max_t)}) {
     if (T > max_t) continue;
     const std::span<const int32_t> prompt(tokens.data(), size_t(T));
-    const double sgemm = forward_flops(c, T, 0).linear / sgemm_seconds(w, T, reps);
-    const double last = median_seconds(reps, [&] {
-      model::forward(w, prompt, 0, cache, model::Logits::Last);
-    });
+    SgemmPeer peer(w, T);
+    const double linear_flops = forward_flops(c, T, 0).linear;
+    const auto [last, sgemm_a] = median_seconds(
+        reps, [&] { model::forward(w, prompt, 0, cache, model::Logits::Last); }, peer);
     rows.push_back({fmt::format("prefill {} tokens, last logits (generation)", T), T, last,
-                    forward_flops(c, T, 1).total(), sgemm});
+                    forward_flops(c, T, 1).total(), linear_flops / sgemm_a});
     if (T == max_t) {
-      const double all = median_seconds(reps, [&] {
-        model::forward(w, prompt, 0, cache, model::Logits::All);
-      });
+      const auto [all, sgemm_b] = median_seconds(
+          reps, [&] { model::forward(w, prompt, 0, cache, model::Logits::All); }, peer);
       rows.push_back({fmt::format("prefill {} tokens, all logits (perplexity)", T), T, all,
-                      forward_flops(c, T, T).total(), sgemm});
+                      forward_flops(c, T, T).total(), linear_flops / sgemm_b});
     }
   }
 
@@ -147,18 +160,17 @@ int run(int argc, char** argv) {
   const int prompt_len = std::min(128, max_t / 2);
   const int steps = std::min(128, max_t - prompt_len);
   model::forward(w, std::span<const int32_t>(tokens.data(), size_t(prompt_len)), 0, cache);
-  std::vector<double> per_step;
+  std::vector<double> runs;
   for (int rep = 0; rep < std::max(1, reps / 2); ++rep) {
     const auto start = Clock::now();
     for (int s = 0; s < steps; ++s)
       model::forward(w, std::span<const int32_t>(&tokens[size_t(prompt_len + s)], 1),
                      prompt_len + s, cache, model::Logits::Last);
-    per_step.push_back(seconds_since(start));
+    runs.push_back(seconds_since(start));
   }
-  std::sort(per_step.begin(), per_step.end());
   rows.push_back({fmt::format("decode {} tokens at positions {}..{}", steps, prompt_len,
                               prompt_len + steps - 1),
-                  steps, per_step[per_step.size() / 2], 0, 0});
+                  steps, median(runs), 0, 0});
 
   char date[32];
   const std::time_t now = std::time(nullptr);
@@ -166,7 +178,7 @@ int run(int argc, char** argv) {
   fmt::print("model: {} (dim {}, hidden {}, {} layers, {} heads / {} KV heads, vocab {})\n",
              model_path.string(), c.dim, c.hidden_dim, c.n_layers, c.n_heads, c.n_kv_heads,
              c.vocab_size);
-  fmt::print("machine: {}, {} threads; OpenBLAS {} ({}); {}; median of {} runs\n\n", cpu_name(),
+  fmt::print("machine: {}, {} threads; OpenBLAS {} ({}); {}; medians of {} runs\n\n", cpu_name(),
              num_threads(), openblas_get_config(), openblas_get_corename(), date, reps);
   fmt::print("| measurement | tokens | ms | tokens/s | GFLOP | GFLOP/s | SGEMM GFLOP/s, same shapes "
              "| prefill ÷ SGEMM |\n");
