@@ -45,8 +45,9 @@ inline std::string llama2c_bytes(std::initializer_list<int32_t> header, int64_t 
   if (floats < 0) {
     const int64_t dim = h[0], hidden = h[1], layers = h[2], heads = h[3], kv = h[4],
                   vocab = h[5] < 0 ? -h[5] : h[5], seq = h[6], hd = dim / heads, kv_dim = kv * hd;
-    floats = vocab * dim + layers * (2 * dim + 2 * dim * dim + 2 * kv_dim * dim + 3 * hidden * dim) +
-             dim + seq * hd + (h[5] < 0 ? vocab * dim : 0);
+    floats = vocab * dim +
+             layers * (2 * dim + 2 * dim * dim + 2 * kv_dim * dim + 3 * hidden * dim) + dim +
+             seq * hd + (h[5] < 0 ? vocab * dim : 0);
   }
   std::mt19937 rng(seed);
   std::normal_distribution<float> normal(0.0f, 0.5f);
@@ -55,7 +56,8 @@ inline std::string llama2c_bytes(std::initializer_list<int32_t> header, int64_t 
 }
 
 // A header of the given fields plus `body_floats` of zeros: for checks that fail before reading.
-inline std::string llama2c_header_only(std::initializer_list<int32_t> header, int64_t body_floats = 0) {
+inline std::string llama2c_header_only(std::initializer_list<int32_t> header,
+                                       int64_t body_floats = 0) {
   std::string out;
   for (int32_t v : header) append_pod(out, v);
   out.append(size_t(body_floats) * 4, '\0');
@@ -80,7 +82,8 @@ inline void expect_error(const std::function<void()>& action,
 // Names of the entries of `dir`, sorted: to check that a failed write left nothing behind.
 inline std::vector<std::string> entries(const std::filesystem::path& dir) {
   std::vector<std::string> names;
-  for (const auto& e : std::filesystem::directory_iterator(dir)) names.push_back(e.path().filename().string());
+  for (const auto& e : std::filesystem::directory_iterator(dir))
+    names.push_back(e.path().filename().string());
   std::sort(names.begin(), names.end());
   return names;
 }

@@ -33,9 +33,10 @@ void run_convert(const ConvertOptions& o) {
   const DType dtype = parse_storage_dtype(o.dtype);
   const model::ConvertResult r = model::convert_to_hf(o.input, o.output, dtype, o.tokenizer);
   const model::ModelConfig& c = r.config;
-  fmt::print("wrote {}: {} {} layers, dim {}, vocab {}, weights {}, tokenizer {}\n", o.output,
-             c.architecture, c.n_layers, c.dim, c.vocab_size, dtype_name(dtype),
-             r.tokenizer.empty() ? std::string("none found (pass --tokenizer)") : r.tokenizer.string());
+  fmt::print(
+      "wrote {}: {} {} layers, dim {}, vocab {}, weights {}, tokenizer {}\n", o.output,
+      c.architecture, c.n_layers, c.dim, c.vocab_size, dtype_name(dtype),
+      r.tokenizer.empty() ? std::string("none found (pass --tokenizer)") : r.tokenizer.string());
 }
 
 }  // namespace
@@ -43,7 +44,8 @@ void run_convert(const ConvertOptions& o) {
 void add_convert_command(CLI::App& app) {
   auto options = std::make_shared<ConvertOptions>();
   auto* cmd = app.add_subcommand(
-      "convert", "Convert a llama2.c checkpoint or Hugging Face directory to a Hugging Face directory");
+      "convert",
+      "Convert a llama2.c checkpoint or Hugging Face directory to a Hugging Face directory");
   cmd->add_option("IN", options->input, "llama2.c .bin file or Hugging Face model directory")
       ->required();
   cmd->add_option("-o,--output", options->output, "output directory (replaced atomically)")

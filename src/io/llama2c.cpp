@@ -28,19 +28,19 @@ bool total_floats(const Llama2cHeader& h, uint64_t& total) {
                  kv_dim = uint64_t(h.kv_dim()), rope_half = uint64_t(h.head_size()) / 2,
                  seq = uint64_t(h.seq_len);
   const std::array<std::array<uint64_t, 3>, 14> arrays = {{
-      {vocab, dim, 1},            // token_embedding
-      {layers, dim, 1},           // rms_att
-      {layers, dim, dim},         // wq
-      {layers, kv_dim, dim},      // wk
-      {layers, kv_dim, dim},      // wv
-      {layers, dim, dim},         // wo
-      {layers, dim, 1},           // rms_ffn
-      {layers, hidden, dim},      // w1
-      {layers, dim, hidden},      // w2
-      {layers, hidden, dim},      // w3
-      {dim, 1, 1},                // rms_final
-      {seq, rope_half, 1},        // freq_cis_real
-      {seq, rope_half, 1},        // freq_cis_imag
+      {vocab, dim, 1},                            // token_embedding
+      {layers, dim, 1},                           // rms_att
+      {layers, dim, dim},                         // wq
+      {layers, kv_dim, dim},                      // wk
+      {layers, kv_dim, dim},                      // wv
+      {layers, dim, dim},                         // wo
+      {layers, dim, 1},                           // rms_ffn
+      {layers, hidden, dim},                      // w1
+      {layers, dim, hidden},                      // w2
+      {layers, hidden, dim},                      // w3
+      {dim, 1, 1},                                // rms_final
+      {seq, rope_half, 1},                        // freq_cis_real
+      {seq, rope_half, 1},                        // freq_cis_imag
       {h.shared_classifier ? 0 : vocab, dim, 1},  // wcls
   }};
   total = 0;
@@ -63,10 +63,11 @@ Parsed parse(const std::filesystem::path& path) {
   int32_t f[7];
   std::memcpy(f, out.file->data(), kHeaderBytes);
   if (f[0] == kVersionedMagic)
-    fail("{}: llama2.c export version {} (magic \"ak42\") is not supported; export with "
-         "--version 0 (the legacy format run.c reads)",
-         p, f[1]);
-  static const char* const names[] = {"dim", "hidden_dim", "n_layers", "n_heads",
+    fail(
+        "{}: llama2.c export version {} (magic \"ak42\") is not supported; export with "
+        "--version 0 (the legacy format run.c reads)",
+        p, f[1]);
+  static const char* const names[] = {"dim",        "hidden_dim", "n_layers", "n_heads",
                                       "n_kv_heads", "vocab_size", "seq_len"};
   for (int i = 0; i < 7; ++i) {
     const bool ok = i == 5 ? (f[i] != 0 && f[i] != INT32_MIN) : f[i] > 0;
@@ -84,12 +85,14 @@ Parsed parse(const std::filesystem::path& path) {
   h.vocab_size = f[5] > 0 ? f[5] : -f[5];
   h.seq_len = f[6];
   if (h.dim % h.n_heads != 0)
-    fail("{}: not a llama2.c checkpoint: dim {} is not a multiple of n_heads {}", p, h.dim, h.n_heads);
+    fail("{}: not a llama2.c checkpoint: dim {} is not a multiple of n_heads {}", p, h.dim,
+         h.n_heads);
   if (h.n_heads % h.n_kv_heads != 0)
     fail("{}: not a llama2.c checkpoint: n_heads {} is not a multiple of n_kv_heads {}", p,
          h.n_heads, h.n_kv_heads);
   if (h.head_size() % 2 != 0)
-    fail("{}: not a llama2.c checkpoint: head size {} is odd (RoPE rotates pairs)", p, h.head_size());
+    fail("{}: not a llama2.c checkpoint: head size {} is odd (RoPE rotates pairs)", p,
+         h.head_size());
 
   uint64_t floats = 0, expected = 0;
   if (!total_floats(h, floats) || !checked_mul(floats, sizeof(float), expected) ||

@@ -8,6 +8,7 @@
 
 #include "core/atomic_file.h"
 #include "core/error.h"
+#include "core/printable.h"
 #include "io/checked_size.h"
 
 namespace bitfold::io {
@@ -28,51 +29,54 @@ uint64_t read_u64_le(const std::byte* p) {
 
 SafetensorsEntry parse_entry(const std::string& path, const std::string& name, const json& value,
                              uint64_t data_size) {
-  if (!value.is_object()) fail("{}: tensor {}: header entry is not an object", path, name);
+  const std::string shown = printable(name);
+  if (!value.is_object()) fail("{}: tensor {}: header entry is not an object", path, shown);
   SafetensorsEntry e;
   e.name = name;
 
   const auto dtype_it = value.find("dtype");
   if (dtype_it == value.end() || !dtype_it->is_string())
-    fail("{}: tensor {}: missing \"dtype\" string", path, name);
+    fail("{}: tensor {}: missing \"dtype\" string", path, shown);
   const std::string dtype = dtype_it->get<std::string>();
   if (!parse_dtype(dtype, e.dtype))
-    fail("{}: tensor {} has unknown or unsupported dtype {} (supported: F64 F32 F16 BF16 I64 I32 "
-         "I16 I8 U8)",
-         path, name, dtype);
+    fail(
+        "{}: tensor {} has unknown or unsupported dtype {} (supported: F64 F32 F16 BF16 I64 I32 "
+        "I16 I8 U8)",
+        path, shown, printable(dtype));
 
   const auto shape_it = value.find("shape");
   if (shape_it == value.end() || !shape_it->is_array())
-    fail("{}: tensor {}: missing \"shape\" array", path, name);
+    fail("{}: tensor {}: missing \"shape\" array", path, shown);
   std::vector<uint64_t> dims;
   for (const json& d : *shape_it) {
-    if (!d.is_number_unsigned())
-      fail("{}: tensor {}: shape {} has an entry that is not a non-negative integer", path, name,
-           shape_it->dump());
+    if (!d.is_number_unsigned() || d.get<uint64_t>() > uint64_t(INT64_MAX))
+      fail("{}: tensor {}: shape {} has an entry that is not a non-negative 64-bit integer", path,
+           shown, shape_it->dump());
     dims.push_back(d.get<uint64_t>());
   }
 
   const auto offsets_it = value.find("data_offsets");
   if (offsets_it == value.end() || !offsets_it->is_array() || offsets_it->size() != 2 ||
       !(*offsets_it)[0].is_number_unsigned() || !(*offsets_it)[1].is_number_unsigned())
-    fail("{}: tensor {}: \"data_offsets\" must be two non-negative integers", path, name);
+    fail("{}: tensor {}: \"data_offsets\" must be two non-negative integers", path, shown);
   e.begin = (*offsets_it)[0].get<uint64_t>();
   e.end = (*offsets_it)[1].get<uint64_t>();
   if (e.begin > e.end)
-    fail("{}: tensor {}: data_offsets [{}, {}] end before they begin", path, name, e.begin, e.end);
+    fail("{}: tensor {}: data_offsets [{}, {}] end before they begin", path, shown, e.begin, e.end);
   if (e.end > data_size)
-    fail("{}: tensor {}: data_offsets [{}, {}] run past the end of the data ({} bytes): file "
-         "truncated or header corrupt",
-         path, name, e.begin, e.end, data_size);
+    fail(
+        "{}: tensor {}: data_offsets [{}, {}] run past the end of the data ({} bytes): file "
+        "truncated or header corrupt",
+        path, shown, e.begin, e.end, data_size);
 
   uint64_t bytes = 0;
   if (!checked_product(dims, bytes) || !checked_mul(bytes, dtype_size(e.dtype), bytes) ||
       bytes > uint64_t(INT64_MAX))
-    fail("{}: tensor {}: shape {} is too large", path, name, shape_it->dump());
+    fail("{}: tensor {}: shape {} is too large", path, shown, shape_it->dump());
   for (uint64_t d : dims) e.shape.push_back(int64_t(d));
   if (bytes != e.end - e.begin)
     fail("{}: tensor {}: shape {} of {} needs {} bytes but data_offsets [{}, {}] hold {}", path,
-         name, shape_str(e.shape), dtype, bytes, e.begin, e.end, e.end - e.begin);
+         shown, shape_str(e.shape), dtype, bytes, e.begin, e.end, e.end - e.begin);
   return e;
 }
 
@@ -84,7 +88,8 @@ SafetensorsFile SafetensorsFile::open(const std::filesystem::path& path) {
   const std::string p = path.string();
   const size_t size = f.file_->size();
   if (size == 0) fail("{}: empty file, expected safetensors", p);
-  if (size < 8) fail("{}: {} bytes is too small for a safetensors file (8-byte header length)", p, size);
+  if (size < 8)
+    fail("{}: {} bytes is too small for a safetensors file (8-byte header length)", p, size);
 
   const uint64_t header_len = read_u64_le(f.file_->data());
   if (header_len > size - 8)
@@ -111,7 +116,8 @@ SafetensorsFile SafetensorsFile::open(const std::filesystem::path& path) {
     if (it.key() == "__metadata__") {
       if (!it->is_object()) fail("{}: __metadata__ is not an object", p);
       for (auto m = it->begin(); m != it->end(); ++m) {
-        if (!m->is_string()) fail("{}: __metadata__ value of {} is not a string", p, m.key());
+        if (!m->is_string())
+          fail("{}: __metadata__ value of {} is not a string", p, printable(m.key()));
         f.metadata_[m.key()] = m->get<std::string>();
       }
       continue;
@@ -137,7 +143,7 @@ bool SafetensorsFile::contains(std::string_view name) const { return index_.cont
 
 const SafetensorsEntry& SafetensorsFile::entry(std::string_view name) const {
   const auto it = index_.find(name);
-  if (it == index_.end()) fail("{}: no tensor {}", path().string(), name);
+  if (it == index_.end()) fail("{}: no tensor {}", path().string(), printable(name));
   return entries_[it->second];
 }
 
@@ -165,13 +171,14 @@ void write_impl(const std::filesystem::path& path, const std::vector<NamedTensor
   std::set<std::string_view> seen;
   uint64_t offset = 0;
   for (const auto& [name, t] : tensors) {
-    if (name.empty() || name == "__metadata__") fail("{}: invalid tensor name \"{}\"", p, name);
-    if (!seen.insert(name).second) fail("{}: tensor {} given twice", p, name);
-    if (!t.defined()) fail("{}: tensor {} is undefined", p, name);
+    if (name.empty() || name == "__metadata__")
+      fail("{}: invalid tensor name \"{}\"", p, printable(name));
+    if (!seen.insert(name).second) fail("{}: tensor {} given twice", p, printable(name));
+    if (!t.defined()) fail("{}: tensor {} is undefined", p, printable(name));
     const DType dtype = store_as ? *store_as : t.dtype();
     if (dtype != t.dtype() && (!is_floating(dtype) || !is_floating(t.dtype())))
-      fail("{}: cannot store tensor {} of dtype {} as {}", p, name, dtype_name(t.dtype()),
-           dtype_name(dtype));
+      fail("{}: cannot store tensor {} of dtype {} as {}", p, printable(name),
+           dtype_name(t.dtype()), dtype_name(dtype));
     const uint64_t bytes = uint64_t(t.numel()) * dtype_size(dtype);
     header[name] = {{"dtype", std::string(dtype_name(dtype))},
                     {"shape", t.shape()},

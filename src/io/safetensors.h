@@ -48,7 +48,7 @@ class SafetensorsFile {
  private:
   std::shared_ptr<const MappedFile> file_;
   size_t data_start_ = 0;
-  std::vector<SafetensorsEntry> entries_;      // sorted by begin
+  std::vector<SafetensorsEntry> entries_;             // sorted by begin
   std::map<std::string, size_t, std::less<>> index_;  // name -> entries_ position
   std::map<std::string, std::string> metadata_;
 };

@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "core/printable.h"
 
 namespace bitfold::io {
 
@@ -52,23 +53,24 @@ SafetensorsDirectory SafetensorsDirectory::open(const fs::path& dir) {
 
   std::map<std::string, size_t> shard_position;
   for (auto it = index["weight_map"].begin(); it != index["weight_map"].end(); ++it) {
-    if (!it->is_string()) fail("{}: weight_map entry {} is not a file name", index_str, it.key());
+    if (!it->is_string())
+      fail("{}: weight_map entry {} is not a file name", index_str, printable(it.key()));
     const std::string shard = it->get<std::string>();
     if (!is_plain_file_name(shard))
       fail("{}: weight_map entry {} names {}, which is not a file in this directory", index_str,
-           it.key(), shard);
+           printable(it.key()), printable(shard));
     auto [pos, inserted] = shard_position.emplace(shard, d.files_.size());
     if (inserted) {
       const fs::path shard_path = dir / shard;
       if (!fs::exists(shard_path, ec))
-        fail("{}: missing shard (listed in {} for tensor {})", shard_path.string(), kIndexFile,
-             it.key());
+        fail("{}: missing shard (listed in {} for tensor {})", printable(shard_path.string()),
+             kIndexFile, printable(it.key()));
       d.files_.push_back(SafetensorsFile::open(shard_path));
     }
     const SafetensorsFile& file = d.files_[pos->second];
     if (!file.contains(it.key()))
       fail("{}: tensor {} is not in this shard, though {} says it is", file.path().string(),
-           it.key(), kIndexFile);
+           printable(it.key()), kIndexFile);
     d.owner_[it.key()] = pos->second;
   }
   return d;
@@ -85,7 +87,7 @@ bool SafetensorsDirectory::contains(std::string_view name) const { return owner_
 
 const SafetensorsFile& SafetensorsDirectory::file_of(std::string_view name) const {
   const auto it = owner_.find(name);
-  if (it == owner_.end()) fail("{}: no tensor {} in {}", dir_.string(), name, source_);
+  if (it == owner_.end()) fail("{}: no tensor {} in {}", dir_.string(), printable(name), source_);
   return files_[it->second];
 }
 

@@ -16,7 +16,8 @@ struct ConvertResult {
 // RoPE on load) and writes it to `out_dir` with weights stored as `dtype`, together with the
 // tokenizer `tokenizer` or, when empty, the one found beside the input. Everything is validated
 // before the output appears; on any error nothing is left behind.
-ConvertResult convert_to_hf(const std::filesystem::path& input, const std::filesystem::path& out_dir,
-                            DType dtype, const std::filesystem::path& tokenizer = {});
+ConvertResult convert_to_hf(const std::filesystem::path& input,
+                            const std::filesystem::path& out_dir, DType dtype,
+                            const std::filesystem::path& tokenizer = {});
 
 }  // namespace bitfold::model

@@ -9,6 +9,7 @@
 
 #include "core/error.h"
 #include "core/mapped_file.h"
+#include "core/printable.h"
 
 namespace bitfold::model {
 
@@ -66,13 +67,15 @@ class Reader {
 
   bool boolean(const char* key, bool fallback) const {
     if (!has(key)) return fallback;
-    if (!root_[key].is_boolean()) fail("{}: {} must be true or false, got {}", where_, key, root_[key].dump());
+    if (!root_[key].is_boolean())
+      fail("{}: {} must be true or false, got {}", where_, key, root_[key].dump());
     return root_[key].get<bool>();
   }
 
   std::string string(const char* key, const std::string& fallback) const {
     if (!has(key)) return fallback;
-    if (!root_[key].is_string()) fail("{}: {} must be a string, got {}", where_, key, root_[key].dump());
+    if (!root_[key].is_string())
+      fail("{}: {} must be a string, got {}", where_, key, root_[key].dump());
     return root_[key].get<std::string>();
   }
 
@@ -86,8 +89,10 @@ class Reader {
         fail("{}: {} must be a token id or a list of them, got {}", where_, key, v.dump());
       out.push_back(x.get<int>());
     };
-    if (v.is_array()) for (const json& x : v) take(x);
-    else take(v);
+    if (v.is_array())
+      for (const json& x : v) take(x);
+    else
+      take(v);
     return out;
   }
 
@@ -112,7 +117,7 @@ ModelConfig parse_hf_config(const std::string& text, const std::string& where) {
   const FamilyDefaults* f = family(model_type);
   if (!f)
     fail("{}: model_type \"{}\" is not supported (supported: llama, mistral, qwen2)", where,
-         model_type);
+         printable(model_type));
   if (r.has("architectures")) {
     const json& archs = root["architectures"];
     if (!archs.is_array() || archs.size() != 1 || archs[0] != f->architecture)
@@ -121,13 +126,13 @@ ModelConfig parse_hf_config(const std::string& text, const std::string& where) {
   }
   if (r.has("rope_scaling")) {
     const json& s = root["rope_scaling"];
-    const std::string type = s.is_object() ? s.value("rope_type", s.value("type", std::string("?")))
-                                           : s.dump();
+    const std::string type =
+        s.is_object() ? s.value("rope_type", s.value("type", std::string("?"))) : s.dump();
     fail("{}: rope_scaling of type {} is not supported (bitfold's RoPE has no frequency scaling)",
-         where, type);
+         where, printable(type));
   }
   if (const std::string act = r.string("hidden_act", "silu"); act != "silu")
-    fail("{}: hidden_act {} is not supported (only silu)", where, act);
+    fail("{}: hidden_act {} is not supported (only silu)", where, printable(act));
   for (const char* key : {"attention_bias", "mlp_bias"})
     if (r.boolean(key, false)) fail("{}: {} = true is not supported", where, key);
   if (model_type == "qwen2" && r.boolean("use_sliding_window", false))
@@ -145,27 +150,29 @@ ModelConfig parse_hf_config(const std::string& text, const std::string& where) {
          where, c.dim, c.n_heads);
   c.head_dim = r.positive_int("head_dim", c.dim / c.n_heads);
   if (c.n_heads % c.n_kv_heads != 0)
-    fail("{}: num_attention_heads {} is not a multiple of num_key_value_heads {}", where,
-         c.n_heads, c.n_kv_heads);
+    fail("{}: num_attention_heads {} is not a multiple of num_key_value_heads {}", where, c.n_heads,
+         c.n_kv_heads);
   if (c.head_dim % 2 != 0) fail("{}: head_dim {} is odd (RoPE rotates pairs)", where, c.head_dim);
   c.vocab_size = r.positive_int("vocab_size");
   c.max_seq_len = r.positive_int("max_position_embeddings", f->max_position_embeddings);
   if (model_type == "mistral") {
     // transformers' MistralConfig default window is 4096; files may set it or null it.
-    const int window = root.contains("sliding_window") ? (root["sliding_window"].is_null() ? 0 : r.positive_int("sliding_window"))
-                                                       : 4096;
+    int window = 4096;
+    if (root.contains("sliding_window"))
+      window = root["sliding_window"].is_null() ? 0 : r.positive_int("sliding_window");
     if (window > 0 && window < c.max_seq_len) c.max_seq_len = window;
   }
   c.rope_theta = r.positive_float("rope_theta", 10000.0f);
   c.norm_eps = r.positive_float("rms_norm_eps", f->rms_norm_eps);
   c.tied_embeddings = r.boolean("tie_word_embeddings", false);
   c.qkv_bias = f->qkv_bias;
-  if (root.contains("bos_token_id") && root["bos_token_id"].is_null()) c.bos_id = -1;
-  else if (const auto bos = r.ids("bos_token_id"); bos && bos->size() == 1) c.bos_id = (*bos)[0];
-  else if (bos) fail("{}: bos_token_id must be one token id", where);
-  else c.bos_id = f->bos_id;
-  if (root.contains("eos_token_id") && root["eos_token_id"].is_null()) c.eos_ids.clear();
-  else c.eos_ids = r.ids("eos_token_id").value_or(f->eos_ids);
+  // An explicit null means "none"; absent means the family's default.
+  const auto bos = r.ids("bos_token_id");
+  if (bos && bos->size() != 1) fail("{}: bos_token_id must be one token id", where);
+  const bool bos_null = root.contains("bos_token_id") && root["bos_token_id"].is_null();
+  c.bos_id = bos ? (*bos)[0] : bos_null ? -1 : f->bos_id;
+  const bool eos_null = root.contains("eos_token_id") && root["eos_token_id"].is_null();
+  c.eos_ids = r.ids("eos_token_id").value_or(eos_null ? std::vector<int>{} : f->eos_ids);
   return c;
 }
 
@@ -183,11 +190,16 @@ double decimal(float f) { return std::stod(fmt::format("{}", f)); }
 
 const char* torch_dtype_name(DType d) {
   switch (d) {
-    case DType::F32: return "float32";
-    case DType::F16: return "float16";
-    case DType::BF16: return "bfloat16";
-    case DType::F64: return "float64";
-    default: return "float32";
+    case DType::F32:
+      return "float32";
+    case DType::F16:
+      return "float16";
+    case DType::BF16:
+      return "bfloat16";
+    case DType::F64:
+      return "float64";
+    default:
+      return "float32";
   }
 }
 
@@ -212,11 +224,16 @@ std::string hf_config_json(const ModelConfig& c, DType stored_as) {
   j["tie_word_embeddings"] = c.tied_embeddings;
   j["hidden_act"] = "silu";
   if (c.architecture == "mistral") j["sliding_window"] = nullptr;  // max_seq_len already capped
-  if (c.bos_id >= 0) j["bos_token_id"] = c.bos_id;
-  else j["bos_token_id"] = nullptr;
-  if (c.eos_ids.size() == 1) j["eos_token_id"] = c.eos_ids[0];
-  else if (c.eos_ids.empty()) j["eos_token_id"] = nullptr;
-  else j["eos_token_id"] = c.eos_ids;
+  if (c.bos_id >= 0)
+    j["bos_token_id"] = c.bos_id;
+  else
+    j["bos_token_id"] = nullptr;
+  if (c.eos_ids.size() == 1)
+    j["eos_token_id"] = c.eos_ids[0];
+  else if (c.eos_ids.empty())
+    j["eos_token_id"] = nullptr;
+  else
+    j["eos_token_id"] = c.eos_ids;
   j["torch_dtype"] = torch_dtype_name(stored_as);
   return j.dump(2) + "\n";
 }

@@ -22,7 +22,9 @@ void for_each_hf_tensor(W& w, Fn&& fn) {
   fn(std::string("model.embed_tokens.weight"), Shape{vocab, dim}, w.token_embedding);
   for (int l = 0; l < c.n_layers; ++l) {
     auto& layer = w.layers[size_t(l)];
-    const auto name = [l](const char* suffix) { return fmt::format("model.layers.{}.{}", l, suffix); };
+    const auto name = [l](const char* suffix) {
+      return fmt::format("model.layers.{}.{}", l, suffix);
+    };
     fn(name("input_layernorm.weight"), Shape{dim}, layer.attn_norm);
     fn(name("self_attn.q_proj.weight"), Shape{q_dim, dim}, layer.q.weight);
     fn(name("self_attn.k_proj.weight"), Shape{kv_dim, dim}, layer.k.weight);

@@ -48,7 +48,8 @@ void write_hf_model(const LlamaWeights& weights, const fs::path& out_dir, DType 
       fs::copy_file(from, to, ec);
       if (ec) fail("{}: cannot copy to {}: {}", from.string(), to.string(), ec.message());
       // copy_file keeps the source's mode; a read-only source must not make the output so.
-      fs::permissions(to, fs::perms::owner_read | fs::perms::owner_write, fs::perm_options::add, ec);
+      fs::permissions(to, fs::perms::owner_read | fs::perms::owner_write, fs::perm_options::add,
+                      ec);
     };
     copy(tokenizer, dir.path() / text::tokenizer_file_name(*kind));
     const fs::path tokenizer_config = tokenizer.parent_path() / "tokenizer_config.json";

@@ -51,7 +51,8 @@ std::string byte_level_to_bytes(std::string_view text) {
     size_t len = utf8_sequence_length(lead);
     if (i + len > text.size()) len = 1;
     uint32_t cp = len == 1 ? lead : (lead & (0x7F >> len));
-    for (size_t k = 1; k < len; ++k) cp = (cp << 6) | (static_cast<unsigned char>(text[i + k]) & 0x3F);
+    for (size_t k = 1; k < len; ++k)
+      cp = (cp << 6) | (static_cast<unsigned char>(text[i + k]) & 0x3F);
     const int b = codepoint_to_byte(cp);
     if (b < 0) return std::string(text);
     out += char(b);

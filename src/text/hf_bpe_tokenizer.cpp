@@ -7,6 +7,7 @@
 
 #include "core/error.h"
 #include "core/mapped_file.h"
+#include "core/printable.h"
 #include "text/bpe_merge.h"
 #include "text/byte_level.h"
 #include "text/regex.h"
@@ -80,16 +81,25 @@ struct HfBpeTokenizer::PreTokenizerStep {
       const std::string_view text = piece.substr(s.begin, s.end - s.begin);
       bool extend = false;
       switch (behavior) {
-        case SplitBehavior::Isolated: break;
+        case SplitBehavior::Isolated:
+          break;
         case SplitBehavior::Removed:
           if (s.match) continue;
           break;
-        case SplitBehavior::MergedWithPrevious: extend = s.match && have_piece; break;
-        case SplitBehavior::MergedWithNext: extend = previous_match && have_piece; break;
-        case SplitBehavior::Contiguous: extend = s.match && previous_match && have_piece; break;
+        case SplitBehavior::MergedWithPrevious:
+          extend = s.match && have_piece;
+          break;
+        case SplitBehavior::MergedWithNext:
+          extend = previous_match && have_piece;
+          break;
+        case SplitBehavior::Contiguous:
+          extend = s.match && previous_match && have_piece;
+          break;
       }
-      if (extend) out.back() += text;
-      else out.emplace_back(text);
+      if (extend)
+        out.back() += text;
+      else
+        out.emplace_back(text);
       have_piece = true;
       previous_match = s.match;
     }
@@ -124,19 +134,27 @@ void parse_pre_tokenizer(const json& j, const std::string& where,
     else if (pattern.is_object() && pattern.contains("String") && pattern["String"].is_string())
       step->regex.emplace(pattern["String"].get<std::string>(), where, /*literal=*/true);
     else
-      fail("{}: Split pre_tokenizer needs a {{\"Regex\": ...}} or {{\"String\": ...}} pattern", where);
+      fail("{}: Split pre_tokenizer needs a {{\"Regex\": ...}} or {{\"String\": ...}} pattern",
+           where);
     const std::string behavior = j.value("behavior", std::string("Isolated"));
-    if (behavior == "Isolated") step->behavior = SplitBehavior::Isolated;
-    else if (behavior == "Removed") step->behavior = SplitBehavior::Removed;
-    else if (behavior == "MergedWithPrevious") step->behavior = SplitBehavior::MergedWithPrevious;
-    else if (behavior == "MergedWithNext") step->behavior = SplitBehavior::MergedWithNext;
-    else if (behavior == "Contiguous") step->behavior = SplitBehavior::Contiguous;
-    else fail("{}: Split pre_tokenizer behavior {} is not supported", where, behavior);
+    if (behavior == "Isolated")
+      step->behavior = SplitBehavior::Isolated;
+    else if (behavior == "Removed")
+      step->behavior = SplitBehavior::Removed;
+    else if (behavior == "MergedWithPrevious")
+      step->behavior = SplitBehavior::MergedWithPrevious;
+    else if (behavior == "MergedWithNext")
+      step->behavior = SplitBehavior::MergedWithNext;
+    else if (behavior == "Contiguous")
+      step->behavior = SplitBehavior::Contiguous;
+    else
+      fail("{}: Split pre_tokenizer behavior {} is not supported", where, printable(behavior));
     step->invert = get_bool(j, "invert", false);
   } else {
-    fail("{}: pre_tokenizer {} is not supported (byte-level BPE uses Split and ByteLevel; for a "
-         "sentencepiece-style tokenizer load its tokenizer.model instead)",
-         where, type);
+    fail(
+        "{}: pre_tokenizer {} is not supported (byte-level BPE uses Split and ByteLevel; for a "
+        "sentencepiece-style tokenizer load its tokenizer.model instead)",
+        where, printable(type));
   }
   steps.push_back(std::move(step));
 }
@@ -150,7 +168,7 @@ void check_normalizer(const json& j, const std::string& where) {
     return;
   }
   fail("{}: normalizer {} is not supported (byte-level BPE tokenizers use none or NFC)", where,
-       type.empty() ? j.dump() : type);
+       type.empty() ? j.dump() : printable(type));
 }
 
 // The special token a TemplateProcessing post-processor puts before the sequence (Llama-3's
@@ -206,7 +224,8 @@ void HfBpeTokenizer::load(std::string_view json_text, const SpecialTokens& speci
   const json& model = root["model"];
   const std::string model_type = model.value("type", std::string("BPE"));
   if (model_type != "BPE")
-    fail("{}: tokenizer model type {} is not supported (only byte-level BPE)", where, model_type);
+    fail("{}: tokenizer model type {} is not supported (only byte-level BPE)", where,
+         printable(model_type));
   for (const char* key : {"continuing_subword_prefix", "end_of_word_suffix"}) {
     const json& v = model.value(key, json());
     if (!v.is_null() && !(v.is_string() && v.get<std::string>().empty()))
@@ -214,12 +233,17 @@ void HfBpeTokenizer::load(std::string_view json_text, const SpecialTokens& speci
   }
   ignore_merges_ = get_bool(model, "ignore_merges", false);
 
-  // Vocabulary.
+  // Vocabulary. Ids index a table, so a hostile file must not make it huge: real files number
+  // their tokens densely.
   if (!model.contains("vocab") || !model["vocab"].is_object())
     fail("{}: BPE model has no \"vocab\" object", where);
+  const json& added = root.value("added_tokens", json::array());
+  if (!added.is_array()) fail("{}: \"added_tokens\" is not a list", where);
+  const int64_t id_limit = int64_t(model["vocab"].size() + added.size()) + 65536;
   for (auto it = model["vocab"].begin(); it != model["vocab"].end(); ++it) {
-    if (!it->is_number_integer() || it->get<int64_t>() < 0 || it->get<int64_t>() >= (1 << 24))
-      fail("{}: vocab entry {} has an invalid id", where, it.key());
+    if (!it->is_number_integer() || it->get<int64_t>() < 0 || it->get<int64_t>() >= id_limit)
+      fail("{}: vocab entry {} has an invalid id {} (ids must be dense, below {})", where,
+           printable(it.key()), it->dump(), id_limit);
     const auto id = it->get<int32_t>();
     vocab_.emplace(it.key(), id);
     if (size_t(id) >= id_to_token_.size()) id_to_token_.resize(size_t(id) + 1);
@@ -240,7 +264,8 @@ void HfBpeTokenizer::load(std::string_view json_text, const SpecialTokens& speci
       const std::string s = m.get<std::string>();
       const size_t space = s.find(' ');
       if (space == std::string::npos || s.find(' ', space + 1) != std::string::npos)
-        fail("{}: merge {} (\"{}\") is not two tokens separated by one space", where, rank, s);
+        fail("{}: merge {} (\"{}\") is not two tokens separated by one space", where, rank,
+             printable(s));
       left = s.substr(0, space);
       right = s.substr(space + 1);
     } else if (m.is_array() && m.size() == 2 && m[0].is_string() && m[1].is_string()) {
@@ -251,27 +276,26 @@ void HfBpeTokenizer::load(std::string_view json_text, const SpecialTokens& speci
     }
     const int32_t a = lookup(left), b = lookup(right), merged = lookup(left + right);
     if (a < 0 || b < 0 || merged < 0)
-      fail("{}: merge {} ({} + {}) uses or makes a token not in the vocabulary", where, rank, left,
-           right);
+      fail("{}: merge {} ({} + {}) uses or makes a token not in the vocabulary", where, rank,
+           printable(left), printable(right));
     merges_.emplace(pair_key(a, b), std::make_pair(int32_t(rank), merged));  // first rank wins
   }
-  if (const json& unk = model.value("unk_token", json()); unk.is_string()) unk_ = lookup(unk.get<std::string>());
+  if (const json& unk = model.value("unk_token", json()); unk.is_string())
+    unk_ = lookup(unk.get<std::string>());
 
   // Added tokens.
-  const json& added = root.value("added_tokens", json::array());
-  if (!added.is_array()) fail("{}: \"added_tokens\" is not a list", where);
   for (const json& t : added) {
     if (!t.is_object() || !t.contains("id") || !t["id"].is_number_integer() ||
         !t.contains("content") || !t["content"].is_string())
       fail("{}: added token without an integer \"id\" and a \"content\" string", where);
-    AddedToken token{t["content"].get<std::string>(), t["id"].get<int32_t>(),
-                     get_bool(t, "special", false)};
-    if (token.content.empty() || token.id < 0 || token.id >= (1 << 24))
+    const int64_t id = t["id"].get<int64_t>();
+    if (t["content"].get<std::string>().empty() || id < 0 || id >= id_limit)
       fail("{}: added token {} is invalid", where, t.dump());
+    AddedToken token{t["content"].get<std::string>(), int32_t(id), get_bool(t, "special", false)};
     if (get_bool(t, "lstrip", false) || get_bool(t, "rstrip", false) ||
         get_bool(t, "single_word", false))
       fail("{}: added token {} uses lstrip/rstrip/single_word, which bitfold does not support",
-           where, token.content);
+           where, printable(token.content));
     if (size_t(token.id) >= id_to_token_.size()) id_to_token_.resize(size_t(token.id) + 1);
     added_.push_back(std::move(token));
   }
@@ -287,14 +311,15 @@ void HfBpeTokenizer::load(std::string_view json_text, const SpecialTokens& speci
   check_normalizer(root.value("normalizer", json()), where);
   parse_pre_tokenizer(root.value("pre_tokenizer", json()), where, steps_);
   if (std::none_of(steps_.begin(), steps_.end(), [](const auto& s) { return s->byte_level; }))
-    fail("{}: not a byte-level BPE tokenizer (no ByteLevel pre-tokenizer); for a sentencepiece-"
-         "style tokenizer load its tokenizer.model instead",
-         where);
+    fail(
+        "{}: not a byte-level BPE tokenizer (no ByteLevel pre-tokenizer); for a sentencepiece-"
+        "style tokenizer load its tokenizer.model instead",
+        where);
   if (const json& decoder = root.value("decoder", json()); !decoder.is_null()) {
     const std::string type = decoder.is_object() ? decoder.value("type", std::string()) : "";
     if (type != "ByteLevel")
       fail("{}: decoder {} is not supported (byte-level BPE decodes with ByteLevel)", where,
-           type.empty() ? decoder.dump() : type);
+           type.empty() ? decoder.dump() : printable(type));
   }
 
   const auto by_name = [&](std::initializer_list<std::string_view> names) -> int {
@@ -306,7 +331,8 @@ void HfBpeTokenizer::load(std::string_view json_text, const SpecialTokens& speci
     if (c.none) return -1;
     if (c.token) {
       if (auto id = token_id(*c.token)) return *id;
-      fail("{}: tokenizer_config.json names {} {}, which is not a token", where, what, *c.token);
+      fail("{}: tokenizer_config.json names {} {}, which is not a token", where, what,
+           printable(*c.token));
     }
     if (c.id) return *c.id;
     return fallback;
@@ -330,21 +356,27 @@ SpecialTokens read_special_tokens(const std::filesystem::path& tokenizer_json) {
     }
   };
   if (const json cfg = read(dir / "tokenizer_config.json"); cfg.is_object()) {
-    for (auto [key, choice] : {std::pair{"bos_token", &out.bos}, std::pair{"eos_token", &out.eos}}) {
+    for (auto [key, choice] :
+         {std::pair{"bos_token", &out.bos}, std::pair{"eos_token", &out.eos}}) {
       if (!cfg.contains(key)) continue;
       const json& v = cfg[key];
-      if (v.is_null()) choice->none = true;
-      else if (v.is_string()) choice->token = v.get<std::string>();
+      if (v.is_null())
+        choice->none = true;
+      else if (v.is_string())
+        choice->token = v.get<std::string>();
       else if (v.is_object() && v.contains("content") && v["content"].is_string())
         choice->token = v["content"].get<std::string>();
     }
   }
   if (const json cfg = read(dir / "config.json"); cfg.is_object()) {
-    for (auto [key, choice] : {std::pair{"bos_token_id", &out.bos}, std::pair{"eos_token_id", &out.eos}}) {
+    for (auto [key, choice] :
+         {std::pair{"bos_token_id", &out.bos}, std::pair{"eos_token_id", &out.eos}}) {
       if (!cfg.contains(key)) continue;
       const json& v = cfg[key];
-      if (v.is_number_integer()) choice->id = v.get<int>();
-      else if (v.is_array() && !v.empty() && v[0].is_number_integer()) choice->id = v[0].get<int>();
+      if (v.is_number_integer())
+        choice->id = v.get<int>();
+      else if (v.is_array() && !v.empty() && v[0].is_number_integer())
+        choice->id = v[0].get<int>();
     }
   }
   return out;
@@ -407,16 +439,20 @@ void HfBpeTokenizer::encode_piece(std::string_view piece, std::vector<int32_t>& 
     const size_t len = utf8_sequence_length(static_cast<unsigned char>(piece[i]));
     const std::string symbol(piece.substr(i, len));
     i += len;
-    if (const auto it = vocab_.find(symbol); it != vocab_.end()) symbols.push_back(it->second);
-    else if (unk_ >= 0) symbols.push_back(unk_);
-    else fail("{}: cannot encode: symbol \"{}\" is not in the vocabulary and there is no unk_token",
-              path_.string(), symbol);
+    if (const auto it = vocab_.find(symbol); it != vocab_.end())
+      symbols.push_back(it->second);
+    else if (unk_ >= 0)
+      symbols.push_back(unk_);
+    else
+      fail("{}: cannot encode: symbol \"{}\" is not in the vocabulary and there is no unk_token",
+           path_.string(), printable(symbol));
   }
-  const auto merged = bpe_merge(std::move(symbols), [&](int32_t a, int32_t b) -> std::optional<MergeCandidate> {
-    const auto it = merges_.find(pair_key(a, b));
-    if (it == merges_.end()) return std::nullopt;
-    return MergeCandidate{double(it->second.first), it->second.second};
-  });
+  const auto merged =
+      bpe_merge(std::move(symbols), [&](int32_t a, int32_t b) -> std::optional<MergeCandidate> {
+        const auto it = merges_.find(pair_key(a, b));
+        if (it == merges_.end()) return std::nullopt;
+        return MergeCandidate{double(it->second.first), it->second.second};
+      });
   out.insert(out.end(), merged.begin(), merged.end());
 }
 

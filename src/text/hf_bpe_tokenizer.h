@@ -70,8 +70,9 @@ class HfBpeTokenizer : public Tokenizer {
   std::filesystem::path path_;
   std::unordered_map<std::string, int32_t> vocab_;
   std::vector<std::string> id_to_token_;  // "" for ids only added tokens use
-  std::unordered_map<uint64_t, std::pair<int32_t, int32_t>> merges_;  // (left, right) -> (rank, merged)
-  std::vector<AddedToken> added_;                 // longest content first
+  std::unordered_map<uint64_t, std::pair<int32_t, int32_t>>
+      merges_;                     // (left, right) -> (rank, merged)
+  std::vector<AddedToken> added_;  // longest content first
   std::array<std::vector<size_t>, 256> added_by_first_byte_;
   std::unordered_map<int32_t, size_t> added_by_id_;
   std::vector<std::unique_ptr<PreTokenizerStep>> steps_;

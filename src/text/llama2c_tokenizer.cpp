@@ -64,10 +64,14 @@ int parse_byte_piece(std::string_view piece) {
   int value = 0;
   for (char c : piece.substr(3, 2)) {
     value <<= 4;
-    if (c >= '0' && c <= '9') value |= c - '0';
-    else if (c >= 'A' && c <= 'F') value |= c - 'A' + 10;
-    else if (c >= 'a' && c <= 'f') value |= c - 'a' + 10;
-    else return -1;
+    if (c >= '0' && c <= '9')
+      value |= c - '0';
+    else if (c >= 'A' && c <= 'F')
+      value |= c - 'A' + 10;
+    else if (c >= 'a' && c <= 'f')
+      value |= c - 'a' + 10;
+    else
+      return -1;
   }
   return value;
 }
@@ -136,10 +140,13 @@ std::vector<int32_t> Llama2cTokenizer::encode(std::string_view text) const {
     }
     for (const char c : cp) {
       const int32_t id = byte_ids_[static_cast<unsigned char>(c)];
-      if (id >= 0) symbols.push_back(id);
-      else if (unk_ >= 0) symbols.push_back(unk_);
-      else fail("{}: cannot encode byte 0x{:02X}: no <0xNN> piece and no <unk>", path_.string(),
-                static_cast<unsigned char>(c));
+      if (id >= 0)
+        symbols.push_back(id);
+      else if (unk_ >= 0)
+        symbols.push_back(unk_);
+      else
+        fail("{}: cannot encode byte 0x{:02X}: no <0xNN> piece and no <unk>", path_.string(),
+             static_cast<unsigned char>(c));
     }
   }
 

@@ -50,7 +50,8 @@ void Regex::for_each_match(std::string_view subject,
   size_t start = 0;
   while (start < subject.size()) {
     // Callers check UTF-8 once for the whole text: no need for PCRE2 to rescan it per call.
-    const int rc = pcre2_match(code, s, subject.size(), start, PCRE2_NO_UTF_CHECK, data.get(), nullptr);
+    const int rc =
+        pcre2_match(code, s, subject.size(), start, PCRE2_NO_UTF_CHECK, data.get(), nullptr);
     if (rc == PCRE2_ERROR_NOMATCH) return;
     if (rc < 0) fail("{}: pre-tokenizer regex failed: {}", where_, pcre2_message(rc));
     const PCRE2_SIZE* ovector = pcre2_get_ovector_pointer(data.get());

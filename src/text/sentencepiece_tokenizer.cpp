@@ -15,8 +15,7 @@ bool SentencePieceTokenizer::looks_like(std::string_view bytes) {
 SentencePieceTokenizer::SentencePieceTokenizer(std::filesystem::path path, std::string_view bytes)
     : path_(std::move(path)), sp_(std::make_unique<sentencepiece::SentencePieceProcessor>()) {
   const auto status = sp_->LoadFromSerializedProto(bytes);
-  if (!status.ok())
-    fail("{}: not a sentencepiece model: {}", path_.string(), status.message());
+  if (!status.ok()) fail("{}: not a sentencepiece model: {}", path_.string(), status.message());
   if (sp_->GetPieceSize() <= 0) fail("{}: sentencepiece model has no pieces", path_.string());
 }
 

@@ -24,15 +24,16 @@ std::string read_tokenizer_bytes(const fs::path& path) {
 }
 
 TokenizerKind kind_of(const fs::path& path, std::string_view bytes) {
+  // The exact tokenizer.bin layout is checked first: it is unmistakable, whereas its first byte
+  // (max_token_length) may happen to be '{' (123) or a ModelProto's 0x0A (10).
+  if (Llama2cTokenizer::looks_like(bytes)) return TokenizerKind::Llama2c;
   const size_t first = bytes.find_first_not_of(" \t\r\n");
   if (first != std::string_view::npos && bytes[first] == '{') return TokenizerKind::HfJson;
-  // Checked before sentencepiece: a tokenizer.bin whose max_token_length is 10 starts with the
-  // same byte (0x0A) as a serialized ModelProto, but its exact layout is unmistakable.
-  if (Llama2cTokenizer::looks_like(bytes)) return TokenizerKind::Llama2c;
   if (SentencePieceTokenizer::looks_like(bytes)) return TokenizerKind::SentencePiece;
-  fail("{}: not a tokenizer (neither tokenizer.json, a sentencepiece model, nor a llama2.c "
-       "tokenizer.bin)",
-       path.string());
+  fail(
+      "{}: not a tokenizer (neither tokenizer.json, a sentencepiece model, nor a llama2.c "
+      "tokenizer.bin)",
+      path.string());
 }
 
 bool is_file(const fs::path& p) {
@@ -75,9 +76,12 @@ TokenizerKind detect_tokenizer_kind(const fs::path& path) {
 
 std::string_view tokenizer_file_name(TokenizerKind kind) {
   switch (kind) {
-    case TokenizerKind::SentencePiece: return "tokenizer.model";
-    case TokenizerKind::Llama2c: return "tokenizer.bin";
-    case TokenizerKind::HfJson: return "tokenizer.json";
+    case TokenizerKind::SentencePiece:
+      return "tokenizer.model";
+    case TokenizerKind::Llama2c:
+      return "tokenizer.bin";
+    case TokenizerKind::HfJson:
+      return "tokenizer.json";
   }
   return "tokenizer";
 }
@@ -85,8 +89,10 @@ std::string_view tokenizer_file_name(TokenizerKind kind) {
 std::unique_ptr<Tokenizer> load_tokenizer(const fs::path& path) {
   const std::string bytes = read_tokenizer_bytes(path);
   switch (kind_of(path, bytes)) {
-    case TokenizerKind::SentencePiece: return std::make_unique<SentencePieceTokenizer>(path, bytes);
-    case TokenizerKind::Llama2c: return std::make_unique<Llama2cTokenizer>(path, bytes);
+    case TokenizerKind::SentencePiece:
+      return std::make_unique<SentencePieceTokenizer>(path, bytes);
+    case TokenizerKind::Llama2c:
+      return std::make_unique<Llama2cTokenizer>(path, bytes);
     case TokenizerKind::HfJson:
       return std::make_unique<HfBpeTokenizer>(path, bytes, read_special_tokens(path));
   }
@@ -100,7 +106,8 @@ fs::path find_tokenizer_file(const fs::path& model_path, const fs::path& explici
   return {};
 }
 
-std::unique_ptr<Tokenizer> find_tokenizer(const fs::path& model_path, const fs::path& explicit_path) {
+std::unique_ptr<Tokenizer> find_tokenizer(const fs::path& model_path,
+                                          const fs::path& explicit_path) {
   const fs::path path = find_tokenizer_file(model_path, explicit_path);
   if (path.empty()) {
     std::string tried;

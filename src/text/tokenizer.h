@@ -16,7 +16,9 @@ class Tokenizer {
   virtual ~Tokenizer() = default;
   // Token ids of `text` (valid UTF-8, else bitfold::Error), without BOS/EOS.
   virtual std::vector<int32_t> encode(std::string_view text) const = 0;
-  // Text of a whole sequence of ids (special tokens such as BOS/EOS render as nothing).
+  // Text of a whole sequence of ids (special tokens such as BOS/EOS render as nothing; for
+  // sentencepiece vocabularies the dummy-prefix space is dropped at the start and after each
+  // BOS, as run.c prints it). Ids outside the vocabulary are a bitfold::Error.
   virtual std::string decode(std::span<const int32_t> ids) const = 0;
   virtual int vocab_size() const = 0;
   virtual int bos_id() const = 0;  // -1 when the tokenizer has none

@@ -33,15 +33,17 @@ TEST(ConvertCommand, WritesAHuggingFaceDirectory) {
   const auto dir = testing::scratch_dir("cli_convert");
   const fs::path bin = testing::repo_path("models/stories260K/stories260K.bin");
   std::string out, err;
-  ASSERT_EQ(run_bitfold("convert " + bin.string() + " -o " + (dir / "hf").string() + " --dtype bf16",
-                        dir, out, err),
-            0)
+  ASSERT_EQ(
+      run_bitfold("convert " + bin.string() + " -o " + (dir / "hf").string() + " --dtype bf16", dir,
+                  out, err),
+      0)
       << err;
   EXPECT_NE(out.find("wrote"), std::string::npos) << out;
   EXPECT_NE(out.find("tok512.model"), std::string::npos) << out;
   EXPECT_EQ(testing::entries(dir / "hf"),
             (std::vector<std::string>{"config.json", "model.safetensors", "tokenizer.model"}));
-  testing::expect_same_weights(model::load_weights(bin), model::load_weights(dir / "hf"), DType::BF16);
+  testing::expect_same_weights(model::load_weights(bin), model::load_weights(dir / "hf"),
+                               DType::BF16);
 }
 
 TEST(ConvertCommand, BadInputIsOneLineAndExitCodeOne) {

@@ -48,7 +48,8 @@ TEST(BadSafetensors, TruncatedFile) {
 TEST(BadSafetensors, HeaderClaimsMoreDataThanPresent) {
   const auto dir = testing::scratch_dir("bad_st_claims_more");
   write_bytes(dir / "c.safetensors",
-              safetensors_bytes(R"({"big":{"dtype":"F32","shape":[1000,1000],"data_offsets":[0,4000000]}})", 64));
+              safetensors_bytes(
+                  R"({"big":{"dtype":"F32","shape":[1000,1000],"data_offsets":[0,4000000]}})", 64));
   expect_error([&] { SafetensorsFile::open(dir / "c.safetensors"); },
                {"c.safetensors", "tensor big", "[0, 4000000]", "64 bytes"});
 }
@@ -83,33 +84,46 @@ TEST(BadSafetensors, GarbageOrWrongMagic) {
 
 TEST(BadSafetensors, UnknownDtype) {
   const auto dir = testing::scratch_dir("bad_st_dtype");
-  write_bytes(dir / "u.safetensors",
-              safetensors_bytes(R"({"q":{"dtype":"F8_E4M3","shape":[4],"data_offsets":[0,4]}})", 4));
+  write_bytes(
+      dir / "u.safetensors",
+      safetensors_bytes(R"({"q":{"dtype":"F8_E4M3","shape":[4],"data_offsets":[0,4]}})", 4));
   expect_error([&] { SafetensorsFile::open(dir / "u.safetensors"); },
                {"u.safetensors", "tensor q", "dtype F8_E4M3"});
+  // A name from the file cannot break the message's line.
+  write_bytes(dir / "n.safetensors",
+              safetensors_bytes(
+                  R"({"evil\nname":{"dtype":"F8_E5M2","shape":[4],"data_offsets":[0,4]}})", 4));
+  expect_error([&] { SafetensorsFile::open(dir / "n.safetensors"); },
+               {"n.safetensors", "tensor evil\\nname", "dtype F8_E5M2"});
 }
 
 TEST(BadSafetensors, ShapeDoesNotMatchByteRange) {
   const auto dir = testing::scratch_dir("bad_st_shape_range");
-  write_bytes(dir / "r.safetensors",
-              safetensors_bytes(R"({"w":{"dtype":"F32","shape":[3,3],"data_offsets":[0,32]}})", 32));
+  write_bytes(
+      dir / "r.safetensors",
+      safetensors_bytes(R"({"w":{"dtype":"F32","shape":[3,3],"data_offsets":[0,32]}})", 32));
   expect_error([&] { SafetensorsFile::open(dir / "r.safetensors"); },
                {"r.safetensors", "tensor w", "[3, 3]", "36 bytes", "32"});
   // A shape whose byte size overflows 64 bits.
-  write_bytes(dir / "o.safetensors",
-              safetensors_bytes(R"({"w":{"dtype":"F32","shape":[4294967296,4294967296],"data_offsets":[0,0]}})", 0));
+  write_bytes(
+      dir / "o.safetensors",
+      safetensors_bytes(
+          R"({"w":{"dtype":"F32","shape":[4294967296,4294967296],"data_offsets":[0,0]}})", 0));
   expect_error([&] { SafetensorsFile::open(dir / "o.safetensors"); },
                {"o.safetensors", "tensor w", "too large"});
   write_bytes(dir / "n.safetensors",
               safetensors_bytes(R"({"w":{"dtype":"F32","shape":[-1],"data_offsets":[0,0]}})", 0));
-  expect_error([&] { SafetensorsFile::open(dir / "n.safetensors"); }, {"n.safetensors", "tensor w", "shape"});
+  expect_error([&] { SafetensorsFile::open(dir / "n.safetensors"); },
+               {"n.safetensors", "tensor w", "shape"});
 }
 
 TEST(BadSafetensorsDirectory, MissingShard) {
   const auto dir = testing::scratch_dir("bad_st_missing_shard");
-  write_safetensors(dir / "model-00001-of-00002.safetensors", {{"a", Tensor::from_floats({1}, {1})}});
-  write_bytes(dir / "model.safetensors.index.json",
-              R"({"weight_map": {"a": "model-00001-of-00002.safetensors", "b": "model-00002-of-00002.safetensors"}})");
+  write_safetensors(dir / "model-00001-of-00002.safetensors",
+                    {{"a", Tensor::from_floats({1}, {1})}});
+  write_bytes(
+      dir / "model.safetensors.index.json",
+      R"({"weight_map": {"a": "model-00001-of-00002.safetensors", "b": "model-00002-of-00002.safetensors"}})");
   expect_error([&] { SafetensorsDirectory::open(dir); },
                {(dir / "model-00002-of-00002.safetensors").string(), "missing shard", "tensor b"});
 }
@@ -125,9 +139,11 @@ TEST(BadSafetensorsDirectory, TensorMissingFromItsShard) {
 
 TEST(BadSafetensorsDirectory, ShardNameLeavesTheDirectory) {
   const auto dir = testing::scratch_dir("bad_st_shard_escape");
-  write_bytes(dir / "model.safetensors.index.json", R"({"weight_map": {"a": "../elsewhere.safetensors"}})");
-  expect_error([&] { SafetensorsDirectory::open(dir); },
-               {"model.safetensors.index.json", "../elsewhere.safetensors", "not a file in this directory"});
+  write_bytes(dir / "model.safetensors.index.json",
+              R"({"weight_map": {"a": "../elsewhere.safetensors"}})");
+  expect_error(
+      [&] { SafetensorsDirectory::open(dir); },
+      {"model.safetensors.index.json", "../elsewhere.safetensors", "not a file in this directory"});
 }
 
 TEST(BadSafetensorsDirectory, NoModelFiles) {
@@ -145,7 +161,8 @@ TEST(BadLlama2c, EmptyFile) {
 
 TEST(BadLlama2c, TruncatedFile) {
   const auto dir = testing::scratch_dir("bad_l2c_truncated");
-  const std::string bytes = testing::read_bytes(testing::repo_path("models/stories260K/stories260K.bin"));
+  const std::string bytes =
+      testing::read_bytes(testing::repo_path("models/stories260K/stories260K.bin"));
   write_bytes(dir / "t.bin", bytes.substr(0, bytes.size() / 2));
   expect_error([&] { open_llama2c(dir / "t.bin"); },
                {"t.bin", "528270 bytes", "implies 1056540", "truncated"});
@@ -173,15 +190,16 @@ TEST(BadLlama2c, GarbageOrWrongMagic) {
   write_bytes(dir / "neg.bin", testing::llama2c_header_only({288, -5, 6, 6, 6, 32000, 256}, 10));
   expect_error([&] { open_llama2c(dir / "neg.bin"); },
                {"neg.bin", "not a llama2.c checkpoint", "hidden_dim is -5"});
-  write_bytes(dir / "huge.bin",
-              testing::llama2c_header_only({2000000000, 2000000000, 2000000000, 1, 1, 2000000000, 2000000000}));
+  write_bytes(dir / "huge.bin", testing::llama2c_header_only({2000000000, 2000000000, 2000000000, 1,
+                                                              1, 2000000000, 2000000000}));
   expect_error([&] { open_llama2c(dir / "huge.bin"); }, {"huge.bin", "impossibly large"});
   std::string magic;
   testing::append_pod(magic, int32_t(0x616b3432));
   testing::append_pod(magic, int32_t(1));
   magic.append(248, '\0');
   write_bytes(dir / "v1.bin", magic);
-  expect_error([&] { open_llama2c(dir / "v1.bin"); }, {"v1.bin", "export version 1", "not supported"});
+  expect_error([&] { open_llama2c(dir / "v1.bin"); },
+               {"v1.bin", "export version 1", "not supported"});
   write_bytes(dir / "text.bin", "this is just some text, not a checkpoint at all\n");
   expect_error([&] { open_llama2c(dir / "text.bin"); }, {"text.bin", "llama2.c"});
 }

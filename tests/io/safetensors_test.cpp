@@ -30,11 +30,11 @@ bool same_bytes(const Tensor& a, const Tensor& b) {
 TEST(Safetensors, WritesAndReadsBackEveryDtype) {
   const auto dir = testing::scratch_dir("safetensors_roundtrip");
   std::vector<NamedTensor> tensors = {
-      {"f64", iota({3}, DType::F64)},       {"f32", iota({2, 3}, DType::F32)},
-      {"f16", iota({5}, DType::F16)},       {"bf16", iota({1, 1, 3}, DType::BF16)},
-      {"i64", iota({2}, DType::I64)},       {"i32", iota({4}, DType::I32)},
-      {"i16", iota({3}, DType::I16)},       {"i8", iota({7}, DType::I8)},
-      {"u8", iota({9}, DType::U8)},         {"scalar", iota({}, DType::F32)},
+      {"f64", iota({3}, DType::F64)},      {"f32", iota({2, 3}, DType::F32)},
+      {"f16", iota({5}, DType::F16)},      {"bf16", iota({1, 1, 3}, DType::BF16)},
+      {"i64", iota({2}, DType::I64)},      {"i32", iota({4}, DType::I32)},
+      {"i16", iota({3}, DType::I16)},      {"i8", iota({7}, DType::I8)},
+      {"u8", iota({9}, DType::U8)},        {"scalar", iota({}, DType::F32)},
       {"empty", iota({0, 4}, DType::F32)}, {"naïve ✓", iota({2}, DType::F32)},
   };
   write_safetensors(dir / "t.safetensors", tensors, {{"format", "pt"}, {"note", "hello"}});
@@ -87,7 +87,9 @@ TEST(Safetensors, StoresFloatsAsAnotherDtype) {
   EXPECT_TRUE(same_bytes(b, t.to(DType::BF16)));
   // Integer tensors cannot be stored as floats: refused before anything is written.
   testing::expect_error(
-      [&] { write_safetensors(dir / "i.safetensors", {{"ids", iota({2}, DType::I32)}}, {}, DType::F16); },
+      [&] {
+        write_safetensors(dir / "i.safetensors", {{"ids", iota({2}, DType::I32)}}, {}, DType::F16);
+      },
       {"i.safetensors", "ids", "I32", "F16"});
   EXPECT_FALSE(std::filesystem::exists(dir / "i.safetensors"));
 }
@@ -95,8 +97,11 @@ TEST(Safetensors, StoresFloatsAsAnotherDtype) {
 TEST(Safetensors, WriterRejectsDuplicateNamesAndLeavesNothing) {
   const auto dir = testing::scratch_dir("safetensors_duplicate");
   const Tensor t = iota({2}, DType::F32);
-  testing::expect_error([&] { write_safetensors(dir / "d.safetensors", {{"x", t}, {"x", t}}); },
-                        {"d.safetensors", "x", "twice"});
+  testing::expect_error(
+      [&] {
+        write_safetensors(dir / "d.safetensors", {{"x", t}, {"x", t}});
+      },
+      {"d.safetensors", "x", "twice"});
   EXPECT_TRUE(testing::entries(dir).empty());
 }
 
@@ -139,7 +144,8 @@ TEST(Safetensors, ReadsTheBundledHuggingFaceModel) {
   EXPECT_EQ(e.dtype, DType::F16);
   EXPECT_EQ(e.shape, (Shape{768, 288}));
   EXPECT_EQ(f.metadata().at("format"), "pt");
-  testing::expect_error([&] { f.entry("lm_head.weight"); }, {"model.safetensors", "lm_head.weight"});
+  testing::expect_error([&] { f.entry("lm_head.weight"); },
+                        {"model.safetensors", "lm_head.weight"});
 }
 
 TEST(SafetensorsDirectory, ReadsShardsThroughTheIndex) {
@@ -147,16 +153,18 @@ TEST(SafetensorsDirectory, ReadsShardsThroughTheIndex) {
   const Tensor a = iota({4}, DType::F32), b = iota({2, 2}, DType::BF16);
   write_safetensors(dir / "model-00001-of-00002.safetensors", {{"a", a}});
   write_safetensors(dir / "model-00002-of-00002.safetensors", {{"b", b}});
-  write_bytes(dir / "model.safetensors.index.json",
-              R"({"metadata": {"total_size": 24}, "weight_map": {)"
-              R"("a": "model-00001-of-00002.safetensors", "b": "model-00002-of-00002.safetensors"}})");
+  write_bytes(
+      dir / "model.safetensors.index.json",
+      R"({"metadata": {"total_size": 24}, "weight_map": {)"
+      R"("a": "model-00001-of-00002.safetensors", "b": "model-00002-of-00002.safetensors"}})");
   const auto d = SafetensorsDirectory::open(dir);
   EXPECT_EQ(d.names(), (std::vector<std::string>{"a", "b"}));
   EXPECT_EQ(d.files().size(), 2u);
   EXPECT_TRUE(same_bytes(d.tensor("a"), a));
   EXPECT_TRUE(same_bytes(d.tensor("b"), b));
   EXPECT_EQ(d.file_of("b").path().filename(), "model-00002-of-00002.safetensors");
-  testing::expect_error([&] { d.tensor("c"); }, {dir.string(), "c", "model.safetensors.index.json"});
+  testing::expect_error([&] { d.tensor("c"); },
+                        {dir.string(), "c", "model.safetensors.index.json"});
 }
 
 TEST(SafetensorsDirectory, PrefersTheSingleFile) {

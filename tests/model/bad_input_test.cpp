@@ -35,8 +35,9 @@ TEST(BadModel, TruncatedLlama2cFile) {
   const std::string bytes =
       testing::read_bytes(testing::repo_path("models/stories260K/stories260K.bin"));
   testing::write_bytes(dir / "cut.bin", bytes.substr(0, 1000000));
-  expect_convert_fails("bad_model_truncated", dir / "cut.bin",
-                       {(dir / "cut.bin").string(), "1000000 bytes", "implies 1056540", "truncated"});
+  expect_convert_fails(
+      "bad_model_truncated", dir / "cut.bin",
+      {(dir / "cut.bin").string(), "1000000 bytes", "implies 1056540", "truncated"});
 }
 
 TEST(BadModel, HeaderClaimsMoreDataThanPresent) {
@@ -97,9 +98,9 @@ TEST(BadModel, IntegerWeights) {
     tensors.emplace_back(name, t);
   }
   io::write_safetensors(model / "model.safetensors", tensors);
-  expect_convert_fails("bad_model_int", model,
-                       {(model / "model.safetensors").string(), "model.norm.weight", "dtype I32",
-                        "floating-point"});
+  expect_convert_fails(
+      "bad_model_int", model,
+      {(model / "model.safetensors").string(), "model.norm.weight", "dtype I32", "floating-point"});
 }
 
 TEST(BadModel, TensorShapeDoesNotMatchConfig) {
@@ -138,12 +139,14 @@ TEST(BadModel, MissingShard) {
   const auto shard = io::SafetensorsFile::open(model / "model-00001-of-00002.safetensors");
   std::string weight_map;
   for (const auto& name : shard.names())
-    weight_map += fmt::format("{}\"{}\": \"model-0000{}-of-00002.safetensors\"",
-                              weight_map.empty() ? "" : ", ", name, name == "lm_head.weight" ? 2 : 1);
-  write_file_atomically(model / "model.safetensors.index.json", "{\"weight_map\": {" + weight_map + "}}");
-  expect_convert_fails("bad_model_missing_shard", model,
-                       {(model / "model-00002-of-00002.safetensors").string(), "missing shard",
-                        "lm_head.weight"});
+    weight_map +=
+        fmt::format("{}\"{}\": \"model-0000{}-of-00002.safetensors\"",
+                    weight_map.empty() ? "" : ", ", name, name == "lm_head.weight" ? 2 : 1);
+  write_file_atomically(model / "model.safetensors.index.json",
+                        "{\"weight_map\": {" + weight_map + "}}");
+  expect_convert_fails(
+      "bad_model_missing_shard", model,
+      {(model / "model-00002-of-00002.safetensors").string(), "missing shard", "lm_head.weight"});
 }
 
 TEST(BadModel, MissingConfigJson) {

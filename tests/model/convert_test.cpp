@@ -38,7 +38,8 @@ TEST(Convert, Pyshakes15mInF16MatchesTheBundledExport) {
   convert_to_hf(bin, dir / "out", DType::F16);
   const LlamaWeights converted = load_weights(dir / "out");
   testing::expect_same_weights(load_weights(bin), converted, DType::F16);
-  testing::expect_same_weights(load_weights(testing::repo_path("models/pyshakes-15m-hf")), converted);
+  testing::expect_same_weights(load_weights(testing::repo_path("models/pyshakes-15m-hf")),
+                               converted);
 }
 
 TEST(Convert, Stories260KRoundTripsInEveryDtype) {
@@ -51,14 +52,16 @@ TEST(Convert, Stories260KRoundTripsInEveryDtype) {
     EXPECT_EQ(r.tokenizer.filename(), "tok512.model");
     testing::expect_same_weights(original, load_weights(out), dtype);
     EXPECT_EQ(load_config(out).n_kv_heads, 4);
-    EXPECT_EQ(text::find_tokenizer(out)->encode("Lily"),
-              text::load_tokenizer(testing::repo_path("models/stories260K/tok512.bin"))->encode("Lily"));
+    EXPECT_EQ(
+        text::find_tokenizer(out)->encode("Lily"),
+        text::load_tokenizer(testing::repo_path("models/stories260K/tok512.bin"))->encode("Lily"));
   }
   // HF -> HF is the identity.
   convert_to_hf(dir / "F32", dir / "again", DType::F32);
   testing::expect_same_weights(original, load_weights(dir / "again"));
   // A llama2.c tokenizer.bin given explicitly travels as tokenizer.bin.
-  convert_to_hf(bin, dir / "with_bin", DType::F32, testing::repo_path("models/stories260K/tok512.bin"));
+  convert_to_hf(bin, dir / "with_bin", DType::F32,
+                testing::repo_path("models/stories260K/tok512.bin"));
   EXPECT_TRUE(fs::exists(dir / "with_bin" / "tokenizer.bin"));
   EXPECT_EQ(text::find_tokenizer(dir / "with_bin")->vocab_size(), 512);
 }

@@ -87,18 +87,21 @@ TEST(HfConfig, MistralSlidingWindowCapsTheContext) {
 }
 
 TEST(HfConfig, RefusesWhatItCannotRunFaithfully) {
-  expect_error([] { parse(kMinimalLlama + R"(, "rope_scaling": {"rope_type": "llama3", "factor": 8.0}})"); },
-               {"cfg/config.json", "rope_scaling", "llama3"});
-  expect_error([] { parse(kMinimalLlama + R"(, "rope_scaling": {"type": "linear", "factor": 2.0}})"); },
-               {"cfg/config.json", "rope_scaling", "linear"});
+  expect_error(
+      [] { parse(kMinimalLlama + R"(, "rope_scaling": {"rope_type": "llama3", "factor": 8.0}})"); },
+      {"cfg/config.json", "rope_scaling", "llama3"});
+  expect_error(
+      [] { parse(kMinimalLlama + R"(, "rope_scaling": {"type": "linear", "factor": 2.0}})"); },
+      {"cfg/config.json", "rope_scaling", "linear"});
   expect_error([] { parse(kMinimalLlama + R"(, "attention_bias": true})"); },
                {"cfg/config.json", "attention_bias"});
   expect_error([] { parse(kMinimalLlama + R"(, "hidden_act": "gelu"})"); },
                {"cfg/config.json", "hidden_act gelu"});
   expect_error([] { parse(R"({"model_type": "gpt2", "hidden_size": 64})"); },
                {"cfg/config.json", "model_type \"gpt2\""});
-  expect_error([] { parse(kMinimalLlama + R"(, "architectures": ["LlamaForSequenceClassification"]})"); },
-               {"cfg/config.json", "LlamaForSequenceClassification"});
+  expect_error(
+      [] { parse(kMinimalLlama + R"(, "architectures": ["LlamaForSequenceClassification"]})"); },
+      {"cfg/config.json", "LlamaForSequenceClassification"});
   expect_error([] { parse(R"({"model_type": "llama", "intermediate_size": 4})"); },
                {"cfg/config.json", "missing hidden_size"});
   expect_error([] { parse(kMinimalLlama + R"(, "num_key_value_heads": 3})"); },

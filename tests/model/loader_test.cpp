@@ -49,10 +49,12 @@ TEST(Loader, PermutesLlama2cQkRowsToRotateHalf) {
     for (int h = 0; h < 8; ++h) {
       for (int i = 0; i < hd / 2; ++i) {
         EXPECT_EQ(*row(w.layers[size_t(l)].q.weight, h * hd + i), *row(raw_q, h * hd + 2 * i));
-        EXPECT_EQ(*row(w.layers[size_t(l)].q.weight, h * hd + hd / 2 + i), *row(raw_q, h * hd + 2 * i + 1));
+        EXPECT_EQ(*row(w.layers[size_t(l)].q.weight, h * hd + hd / 2 + i),
+                  *row(raw_q, h * hd + 2 * i + 1));
         if (h < 4) {
           EXPECT_EQ(*row(w.layers[size_t(l)].k.weight, h * hd + i), *row(raw_k, h * hd + 2 * i));
-          EXPECT_EQ(*row(w.layers[size_t(l)].k.weight, h * hd + hd / 2 + i), *row(raw_k, h * hd + 2 * i + 1));
+          EXPECT_EQ(*row(w.layers[size_t(l)].k.weight, h * hd + hd / 2 + i),
+                    *row(raw_k, h * hd + 2 * i + 1));
         }
       }
     }

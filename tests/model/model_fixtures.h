@@ -47,13 +47,12 @@ inline bool bit_equal(const Tensor& a, const Tensor& b) {
 }
 
 // Every tensor of `actual` equals `expected` rounded through `dtype` (F32: bit for bit).
-inline void expect_same_weights(const model::LlamaWeights& expected, const model::LlamaWeights& actual,
-                                DType dtype = DType::F32) {
+inline void expect_same_weights(const model::LlamaWeights& expected,
+                                const model::LlamaWeights& actual, DType dtype = DType::F32) {
   ASSERT_EQ(expected.layers.size(), actual.layers.size());
   std::vector<const Tensor*> theirs;
-  model::for_each_hf_tensor(actual, [&](const std::string&, const Shape&, const Tensor& t) {
-    theirs.push_back(&t);
-  });
+  model::for_each_hf_tensor(
+      actual, [&](const std::string&, const Shape&, const Tensor& t) { theirs.push_back(&t); });
   size_t i = 0;
   model::for_each_hf_tensor(expected, [&](const std::string& name, const Shape&, const Tensor& t) {
     ASSERT_LT(i, theirs.size());

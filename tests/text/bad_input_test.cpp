@@ -18,26 +18,32 @@ TEST(BadText, NonUtf8PromptToEncode) {
     const auto tok = load_tokenizer(path);
     expect_error([&] { tok->encode("caf\xe9 au lait"); },
                  {path.string(), "not valid UTF-8", "0xE9", "offset 3"});
-    expect_error([&] { tok->encode("ok \xed\xa0\x80 surrogate"); }, {path.string(), "not valid UTF-8"});
+    expect_error([&] { tok->encode("ok \xed\xa0\x80 surrogate"); },
+                 {path.string(), "not valid UTF-8"});
     expect_error([&] { tok->encode("overlong \xc0\xaf"); }, {path.string(), "not valid UTF-8"});
-    expect_error([&] { tok->encode("cut \xf0\x9f\xa6"); }, {path.string(), "not valid UTF-8", "offset 4"});
+    expect_error([&] { tok->encode("cut \xf0\x9f\xa6"); },
+                 {path.string(), "not valid UTF-8", "offset 4"});
   }
 }
 
 TEST(BadText, Utf8Checker) {
   EXPECT_EQ(find_invalid_utf8("plain ascii"), std::string_view::npos);
   EXPECT_EQ(find_invalid_utf8("é 日 🦙 \xf4\x8f\xbf\xbf"), std::string_view::npos);
-  EXPECT_EQ(find_invalid_utf8("a\x80"), 1u);                    // stray continuation
-  EXPECT_EQ(find_invalid_utf8("ab\xe0\x80\x80"), 2u);           // overlong 3-byte
-  EXPECT_EQ(find_invalid_utf8("\xf4\x90\x80\x80"), 0u);         // above U+10FFFF
-  EXPECT_EQ(find_invalid_utf8("\xed\xbf\xbf"), 0u);             // surrogate
+  EXPECT_EQ(find_invalid_utf8("a\x80"), 1u);             // stray continuation
+  EXPECT_EQ(find_invalid_utf8("ab\xe0\x80\x80"), 2u);    // overlong 3-byte
+  EXPECT_EQ(find_invalid_utf8("\xf4\x90\x80\x80"), 0u);  // above U+10FFFF
+  EXPECT_EQ(find_invalid_utf8("\xed\xbf\xbf"), 0u);      // surrogate
   EXPECT_EQ(find_invalid_utf8("x\xff"), 1u);
 }
 
 TEST(BadText, DecodeOfAnIdOutsideTheVocabulary) {
   const auto path = testing::repo_path("models/stories260K/tok512.bin");
   const auto tok = load_tokenizer(path);
-  expect_error([&] { tok->decode(std::vector<int32_t>{5, 512}); }, {path.string(), "token id 512", "512 tokens"});
+  expect_error(
+      [&] {
+        tok->decode(std::vector<int32_t>{5, 512});
+      },
+      {path.string(), "token id 512", "512 tokens"});
 }
 
 TEST(BadTokenizer, EmptyFile) {
@@ -53,7 +59,8 @@ TEST(BadTokenizer, GarbageOrTruncated) {
   const std::string bin = testing::read_bytes(testing::repo_path("models/stories260K/tok512.bin"));
   testing::write_bytes(dir / "t.bin", bin.substr(0, bin.size() - 3));
   expect_error([&] { load_tokenizer(dir / "t.bin"); }, {"t.bin", "not a tokenizer"});
-  const std::string model = testing::read_bytes(testing::repo_path("models/stories260K/tok512.model"));
+  const std::string model =
+      testing::read_bytes(testing::repo_path("models/stories260K/tok512.model"));
   testing::write_bytes(dir / "t.model", model.substr(0, model.size() / 2));
   expect_error([&] { load_tokenizer(dir / "t.model"); }, {"t.model", "not a tokenizer"});
   expect_error([&] { load_tokenizer(dir / "missing.model"); }, {"missing.model", "does not exist"});
@@ -65,29 +72,47 @@ TEST(BadTokenizer, UnsupportedOrBrokenTokenizerJson) {
     testing::write_bytes(dir / name, text);
     return dir / name;
   };
-  expect_error([&] { load_tokenizer(write("a.json", "{\"model\": {\"type\": \"Unigram\", \"vocab\": []}}")); },
-               {"a.json", "Unigram", "not supported"});
-  expect_error([&] { load_tokenizer(write("b.json", "{\"model\": ")); }, {"b.json", "not valid JSON"});
+  expect_error(
+      [&] {
+        load_tokenizer(write("a.json", "{\"model\": {\"type\": \"Unigram\", \"vocab\": []}}"));
+      },
+      {"a.json", "Unigram", "not supported"});
+  expect_error([&] { load_tokenizer(write("b.json", "{\"model\": ")); },
+               {"b.json", "not valid JSON"});
   // A sentencepiece-style tokenizer.json (Llama-2's): Metaspace, no ByteLevel.
-  expect_error([&] {
-    load_tokenizer(write("c.json", R"({"model": {"type": "BPE", "vocab": {"a": 0}, "merges": []},
+  expect_error(
+      [&] {
+        load_tokenizer(
+            write("c.json", R"({"model": {"type": "BPE", "vocab": {"a": 0}, "merges": []},
       "pre_tokenizer": {"type": "Metaspace", "replacement": "▁"}})"));
-  }, {"c.json", "Metaspace", "tokenizer.model"});
-  expect_error([&] {
-    load_tokenizer(write("d.json", R"({"model": {"type": "BPE", "vocab": {"a": 0}, "merges": []},
+      },
+      {"c.json", "Metaspace", "tokenizer.model"});
+  expect_error(
+      [&] {
+        load_tokenizer(
+            write("d.json", R"({"model": {"type": "BPE", "vocab": {"a": 0}, "merges": []},
       "pre_tokenizer": {"type": "Split", "pattern": {"Regex": "(unclosed"}, "behavior": "Isolated"}})"));
-  }, {"d.json", "regex", "offset"});
-  expect_error([&] {
-    load_tokenizer(write("e.json", R"({"model": {"type": "BPE", "vocab": {"a": 0, "b": 1}, "merges": ["a b"]},
+      },
+      {"d.json", "regex", "offset"});
+  expect_error(
+      [&] {
+        load_tokenizer(write(
+            "e.json", R"({"model": {"type": "BPE", "vocab": {"a": 0, "b": 1}, "merges": ["a b"]},
       "pre_tokenizer": {"type": "ByteLevel"}})"));
-  }, {"e.json", "merge 0", "not in the vocabulary"});
-  expect_error([&] {
-    load_tokenizer(write("f.json", R"({"model": {"type": "BPE", "vocab": {"a": "zero"}, "merges": []}})"));
-  }, {"f.json", "vocab entry a"});
-  expect_error([&] {
-    load_tokenizer(write("g.json", R"({"model": {"type": "BPE", "vocab": {}, "merges": []},
+      },
+      {"e.json", "merge 0", "not in the vocabulary"});
+  expect_error(
+      [&] {
+        load_tokenizer(
+            write("f.json", R"({"model": {"type": "BPE", "vocab": {"a": "zero"}, "merges": []}})"));
+      },
+      {"f.json", "vocab entry a"});
+  expect_error(
+      [&] {
+        load_tokenizer(write("g.json", R"({"model": {"type": "BPE", "vocab": {}, "merges": []},
       "normalizer": {"type": "Lowercase"}, "pre_tokenizer": {"type": "ByteLevel"}})"));
-  }, {"g.json", "normalizer Lowercase"});
+      },
+      {"g.json", "normalizer Lowercase"});
 }
 
 }  // namespace

@@ -37,7 +37,8 @@ TEST(BpeMerge, ChoosesTheSameMergesAsTheNaiveLoop) {
     for (int m = 0; m < 12; ++m) {
       const int32_t a = std::uniform_int_distribution<int32_t>(0, next_id - 1)(rng);
       const int32_t b = std::uniform_int_distribution<int32_t>(0, next_id - 1)(rng);
-      if (table.emplace(std::pair{a, b}, MergeCandidate{double(cost(rng)), next_id}).second) ++next_id;
+      if (table.emplace(std::pair{a, b}, MergeCandidate{double(cost(rng)), next_id}).second)
+        ++next_id;
     }
     const MergeLookup lookup = [&](int32_t a, int32_t b) -> std::optional<MergeCandidate> {
       const auto it = table.find({a, b});

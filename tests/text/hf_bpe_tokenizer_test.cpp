@@ -46,14 +46,14 @@ TEST(ByteLevel, MapsBytesToPrintableCodePoints) {
 
 TEST(HfBpeTokenizer, MergesByRank) {
   const auto t = llama3();
-  EXPECT_EQ(t->encode("hellos"), (Ids{261, 's'}));          // he, ll, hell, hello, then s
+  EXPECT_EQ(t->encode("hellos"), (Ids{261, 's'}));  // he, ll, hell, hello, then s
   EXPECT_EQ(t->encode("hello world"), (Ids{261, 266}));
   EXPECT_EQ(t->encode(" the"), (Ids{258}));
-  EXPECT_EQ(t->encode("oll"), (Ids{'o', 259}));            // "o l" is no merge; "l l" is
+  EXPECT_EQ(t->encode("oll"), (Ids{'o', 259}));  // "o l" is no merge; "l l" is
   const auto g = gpt2();
   EXPECT_EQ(g->encode("hellos"), (Ids{261, 's'}));
   EXPECT_EQ(g->encode("hello world"), (Ids{261, 266}));
-  EXPECT_EQ(g->encode("the the"), (Ids{'t', 257, 258}));   // "t he": no merge makes "the"
+  EXPECT_EQ(g->encode("the the"), (Ids{'t', 257, 258}));  // "t he": no merge makes "the"
 }
 
 // Llama-3 sets ignore_merges: a piece found whole in the vocabulary is taken as is.
@@ -119,8 +119,8 @@ TEST(HfBpeTokenizer, TokenizerConfigAndConfigJsonChooseSpecials) {
 
 std::string random_utf8(std::mt19937& rng, size_t code_points) {
   static const std::vector<uint32_t> interesting = {
-      ' ', '\n', '\t', '\r', '\'', '0', '7', 'a', 'Z', 0xA0, 0xE9, 0x301, 0x2581, 0x3000,
-      0x4E2D, 0xFF01, 0x1F999, 0x1F525, 0x200D, 0x10FFFF, 0xFFFD};
+      ' ',   '\n',   '\t',   '\r',   '\'',   '0',     '7',     'a',    'Z',      0xA0,  0xE9,
+      0x301, 0x2581, 0x3000, 0x4E2D, 0xFF01, 0x1F999, 0x1F525, 0x200D, 0x10FFFF, 0xFFFD};
   std::uniform_int_distribution<int> kind(0, 3);
   std::uniform_int_distribution<uint32_t> ascii(0x20, 0x7E), any(1, 0x10FFFF);
   std::uniform_int_distribution<size_t> pick(0, interesting.size() - 1);
@@ -128,16 +128,24 @@ std::string random_utf8(std::mt19937& rng, size_t code_points) {
   for (size_t i = 0; i < code_points; ++i) {
     uint32_t cp;
     switch (kind(rng)) {
-      case 0: cp = ascii(rng); break;
-      case 1: cp = interesting[pick(rng)]; break;
-      case 2: cp = 'e'; break;
+      case 0:
+        cp = ascii(rng);
+        break;
+      case 1:
+        cp = interesting[pick(rng)];
+        break;
+      case 2:
+        cp = 'e';
+        break;
       default:
         do cp = any(rng);
         while (cp >= 0xD800 && cp <= 0xDFFF);
     }
     // Encode by hand so the test does not lean on the code it checks.
-    if (cp < 0x80) out += char(cp);
-    else if (cp < 0x800) out += {char(0xC0 | (cp >> 6)), char(0x80 | (cp & 0x3F))};
+    if (cp < 0x80)
+      out += char(cp);
+    else if (cp < 0x800)
+      out += {char(0xC0 | (cp >> 6)), char(0x80 | (cp & 0x3F))};
     else if (cp < 0x10000)
       out += {char(0xE0 | (cp >> 12)), char(0x80 | ((cp >> 6) & 0x3F)), char(0x80 | (cp & 0x3F))};
     else
@@ -150,8 +158,9 @@ std::string random_utf8(std::mt19937& rng, size_t code_points) {
 TEST(HfBpeTokenizer, RoundTripsArbitraryUtf8) {
   const auto t = llama3();
   const auto g = gpt2();
-  for (const std::string text : {"", "hello world\n\nthe end 🦙🔥\r\n\t  ", "  leading", "trailing  ",
-                                 "<|begin_of_text|>", "日本語 テキスト", "e\xCC\x81 (e + combining acute)"}) {
+  for (const std::string text :
+       {"", "hello world\n\nthe end 🦙🔥\r\n\t  ", "  leading", "trailing  ",
+        "<|begin_of_text|>", "日本語 テキスト", "e\xCC\x81 (e + combining acute)"}) {
     // A special token renders as nothing; for the GPT-2 fixture it is plain text.
     EXPECT_EQ(t->decode(t->encode(text)), text == "<|begin_of_text|>" ? "" : text);
     EXPECT_EQ(g->decode(g->encode(text)), text);

@@ -92,7 +92,8 @@ TEST(Llama2cTokenizer, DecodesTheStories260KGolden) {
   for (int32_t id; ids_file >> id;) ids.push_back(id);
   ASSERT_EQ(ids.size(), 201u);
   ASSERT_EQ(ids.front(), 1);
-  const std::string expected = testing::read_bytes(testing::repo_path("models/stories260K/greedy-200.txt"));
+  const std::string expected =
+      testing::read_bytes(testing::repo_path("models/stories260K/greedy-200.txt"));
   const auto bin = load_tokenizer(testing::repo_path("models/stories260K/tok512.bin"));
   const auto sp = load_tokenizer(testing::repo_path("models/stories260K/tok512.model"));
   EXPECT_EQ(bin->decode(ids) + "\n", expected);

@@ -19,7 +19,8 @@ TEST(LoadTokenizer, PicksTheKindByContentNotName) {
   EXPECT_EQ(detect_tokenizer_kind(dir / "a.json"), TokenizerKind::SentencePiece);
   EXPECT_EQ(detect_tokenizer_kind(dir / "b.model"), TokenizerKind::Llama2c);
   EXPECT_EQ(detect_tokenizer_kind(dir / "c.bin"), TokenizerKind::HfJson);
-  EXPECT_EQ(load_tokenizer(dir / "a.json")->encode("Lily"), load_tokenizer(dir / "b.model")->encode("Lily"));
+  EXPECT_EQ(load_tokenizer(dir / "a.json")->encode("Lily"),
+            load_tokenizer(dir / "b.model")->encode("Lily"));
   EXPECT_EQ(load_tokenizer(dir / "c.bin")->vocab_size(), 301);
 }
 
@@ -46,7 +47,8 @@ TEST(FindTokenizer, InsideAHuggingFaceDirectory) {
   EXPECT_EQ(find_tokenizer_file(dir / "config.json"), dir / "tokenizer.model");
   EXPECT_EQ(find_tokenizer(dir)->vocab_size(), 32000);
   const auto json_dir = testing::scratch_dir("find_tokenizer_json");
-  fs::copy_file(testing::repo_path("tests/data/llama3-style-tokenizer.json"), json_dir / "tokenizer.json");
+  fs::copy_file(testing::repo_path("tests/data/llama3-style-tokenizer.json"),
+                json_dir / "tokenizer.json");
   EXPECT_EQ(find_tokenizer(json_dir)->bos_id(), 300);
 }
 
