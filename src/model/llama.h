@@ -47,8 +47,9 @@ struct ActivationPoint {
 };
 
 // Observer / mutator: called at every site with the activation about to be used. It may change
-// values in place (fake quantization, smoothing); shape, dtype and device must stay. An empty
-// hook costs one branch per site.
+// values in place (fake quantization, smoothing); shape, dtype and device must stay (checked).
+// The tensor is valid only during the call — its buffer is reused by later sites — so a hook that
+// keeps it must clone it. An empty hook costs one branch per site.
 using ActivationHook = std::function<void(const ActivationPoint& point, Tensor& x)>;
 
 // Keys and values of every block for positions [0, max_seq), plus the RoPE table for them.
