@@ -21,6 +21,8 @@ void add_info_command(CLI::App& app) {
 void register_commands(CLI::App& app) {
   add_info_command(app);
   add_convert_command(app);
+  add_generate_command(app);
+  add_ppl_command(app);
 }
 
 }  // namespace bitfold::cli

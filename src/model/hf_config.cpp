@@ -163,6 +163,24 @@ ModelConfig parse_hf_config(const std::string& text, const std::string& where) {
     if (window > 0 && window < c.max_seq_len) c.max_seq_len = window;
   }
   c.rope_theta = r.positive_float("rope_theta", 10000.0f);
+  // transformers 5 writes {"rope_parameters": {"rope_theta": θ, "rope_type": "default"}} and no
+  // top-level rope_theta. Only the default (unscaled) type is supported, as for rope_scaling.
+  if (r.has("rope_parameters")) {
+    const json& p = root["rope_parameters"];
+    if (!p.is_object()) fail("{}: rope_parameters must be an object, got {}", where, p.dump());
+    const std::string type = p.value("rope_type", p.value("type", std::string("default")));
+    if (type != "default")
+      fail("{}: rope_parameters of type {} is not supported (bitfold's RoPE has no frequency "
+           "scaling)", where, type);
+    if (p.contains("rope_theta") && !p["rope_theta"].is_null()) {
+      const Reader pr(p, where);
+      const float theta = pr.positive_float("rope_theta", 0.0f);
+      if (r.has("rope_theta") && theta != c.rope_theta)
+        fail("{}: rope_theta {} and rope_parameters.rope_theta {} disagree", where, c.rope_theta,
+             theta);
+      c.rope_theta = theta;
+    }
+  }
   c.norm_eps = r.positive_float("rms_norm_eps", f->rms_norm_eps);
   c.tied_embeddings = r.boolean("tie_word_embeddings", false);
   c.qkv_bias = f->qkv_bias;

@@ -7,7 +7,8 @@
 // transformers for the model type (Qwen2 also means q/k/v biases). eos_token_id may be a list.
 // Refused with a clear error: rope_scaling of any kind (ops::rope has no per-frequency scaling,
 // so llama3/linear/dynamic/yarn would silently change the model), attention_bias / mlp_bias,
-// a hidden_act other than silu, Qwen2's use_sliding_window. Mistral's sliding_window is honoured
+// a hidden_act other than silu, Qwen2's use_sliding_window. rope_parameters (transformers 5) is
+// read for rope_theta; a rope_type other than "default" is refused like rope_scaling. Mistral's sliding_window is honoured
 // by capping max_seq_len at the window: within it, windowed attention equals full attention.
 #include <filesystem>
 #include <string>
