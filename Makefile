@@ -24,12 +24,12 @@ test: build
 	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 	@$(MAKE) --no-print-directory test-asan
 
-# The file loaders and tokenizers again under AddressSanitizer + UndefinedBehaviorSanitizer.
+# The file loaders, tokenizers and the model layer again under AddressSanitizer + UndefinedBehaviorSanitizer.
 test-asan: deps
 	@cmake -S . -B $(ASAN_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBITFOLD_WERROR=ON \
 	  -DBITFOLD_SANITIZE=ON -DBITFOLD_BENCH=OFF >/dev/null
-	@cmake --build $(ASAN_BUILD) -j $(JOBS) --target test_core test_io test_text
-	@cd $(ASAN_BUILD) && ctest --output-on-failure -j $(JOBS) -L '^(core|io|text)$$'
+	@cmake --build $(ASAN_BUILD) -j $(JOBS) --target test_core test_io test_text test_model
+	@cd $(ASAN_BUILD) && ctest --output-on-failure -j $(JOBS) -L '^(core|io|text|model)$$'
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)
