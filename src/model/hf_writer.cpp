@@ -27,6 +27,11 @@ void write_hf_model(const LlamaWeights& weights, const fs::path& out_dir, DType 
   if (int(weights.layers.size()) != c.n_layers)
     fail("{}: cannot write a model with {} layers whose config says {}", out, weights.layers.size(),
          c.n_layers);
+  for (size_t l = 0; l < weights.layers.size(); ++l)
+    if (weights.layers[l].has_folded_norm_extras())
+      fail("{}: cannot write: layer {} has a folded norm bias or channel split, which a Hugging "
+           "Face checkpoint cannot hold (write a quantized checkpoint instead)",
+           out, l);
   std::vector<io::NamedTensor> tensors;
   for_each_hf_tensor(weights, [&](const std::string& name, const Shape& shape, const Tensor& t) {
     if (!t.defined()) fail("{}: cannot write: tensor {} is missing", out, name);

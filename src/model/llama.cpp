@@ -25,6 +25,17 @@ Tensor activations(int64_t rows, int64_t cols, Device device) {
   return Tensor::empty({rows, cols}, DType::F32, device);
 }
 
+// RMSNorm into y [T, γ entries], with the folded norm bias and channel split when the block has
+// them (LayerWeights); the plain op otherwise.
+void block_norm(const Tensor& x, const Tensor& gamma, const Tensor& bias, const Tensor& channels,
+                float eps, Tensor& y) {
+  if (!bias.defined() && !channels.defined()) {
+    ops::rmsnorm(x, gamma, eps, y);
+  } else {
+    ops::rmsnorm_gather_bias(x, channels, gamma, bias, eps, y);
+  }
+}
+
 }  // namespace
 
 std::string_view site_name(ActivationSite site) {
@@ -115,9 +126,9 @@ void forward_block(const ModelConfig& c, const LayerWeights& layer, int l, Tenso
          cache.max_seq());
   observe(hook, ActivationSite::BlockInput, l, start_pos, x);
 
-  // Attention: n₁ = RMSNorm(x; γ₁).
-  Tensor xn = activations(T, c.dim, dev);
-  ops::rmsnorm(x, layer.attn_norm, c.norm_eps, xn);
+  // Attention: n₁ = RMSNorm(x; γ₁). (γ₁ has more than dim entries after a channel split.)
+  Tensor xn = activations(T, layer.attn_norm.numel(), dev);
+  block_norm(x, layer.attn_norm, layer.attn_norm_bias, layer.attn_norm_channels, c.norm_eps, xn);
   observe(hook, ActivationSite::AttnInput, l, start_pos, xn);
 
   // q, k, v projections; k and v are written straight into this layer's cache rows.
@@ -144,12 +155,13 @@ void forward_block(const ModelConfig& c, const LayerWeights& layer, int l, Tenso
   ops::add_inplace(x, proj);
 
   // FFN: n₂ = RMSNorm(h; γ₂).
-  ops::rmsnorm(x, layer.ffn_norm, c.norm_eps, xn);
+  if (xn.dim(1) != layer.ffn_norm.numel()) xn = activations(T, layer.ffn_norm.numel(), dev);
+  block_norm(x, layer.ffn_norm, layer.ffn_norm_bias, layer.ffn_norm_channels, c.norm_eps, xn);
   observe(hook, ActivationSite::MlpInput, l, start_pos, xn);
 
-  // SwiGLU: SiLU(W_gate n₂) ⊙ (W_up n₂).
-  Tensor gate = activations(T, c.hidden_dim, dev);
-  Tensor up = activations(T, c.hidden_dim, dev);
+  // SwiGLU: SiLU(W_gate n₂) ⊙ (W_up n₂). (Wider than hidden_dim after a channel split.)
+  Tensor gate = activations(T, layer.gate.out_features(), dev);
+  Tensor up = activations(T, layer.up.out_features(), dev);
   ops::linear(xn, layer.gate.weight, layer.gate.bias, gate);
   ops::linear(xn, layer.up.weight, layer.up.bias, up);
   ops::silu_mul(gate, up, gate);

@@ -24,6 +24,20 @@ struct LayerWeights {
   Linear q, k, v, o;
   Tensor ffn_norm;   // [dim] RMSNorm γ before the MLP
   Linear gate, up, down;
+
+  // Folded equivalent transforms (src/transform; docs/transforms.md). Undefined = none: the
+  // forward is then the plain Llama block. No Hugging Face checkpoint holds them.
+  //   norm output k = γ[k] · RMSNorm(x)[channels[k]] + β[k]
+  // β (F32 [K]) is a folded channel shift; `channels` (I32 [K], K ≥ dim) is a channel split: it
+  // repeats input channels so that q/k/v (or gate/up) read K ≥ dim channels, and γ then has K
+  // entries. The mean square of RMSNorm stays over the dim channels of x.
+  Tensor attn_norm_bias, attn_norm_channels;
+  Tensor ffn_norm_bias, ffn_norm_channels;
+
+  bool has_folded_norm_extras() const {
+    return attn_norm_bias.defined() || attn_norm_channels.defined() || ffn_norm_bias.defined() ||
+           ffn_norm_channels.defined();
+  }
 };
 
 struct LlamaWeights {

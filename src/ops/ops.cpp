@@ -68,6 +68,39 @@ void rmsnorm(const Tensor& x, const Tensor& gamma, float eps, Tensor& y) {
     cpu::rmsnorm(x.f32(), gamma.f32(), eps, y.f32(), x.dim(0), x.dim(1));
 }
 
+void rmsnorm_gather_bias(const Tensor& x, const Tensor& channels, const Tensor& gamma,
+                         const Tensor& beta, float eps, Tensor& y) {
+  check_f32(x, "rmsnorm_gather_bias", "x");
+  check_f32(gamma, "rmsnorm_gather_bias", "gamma");
+  check_f32(y, "rmsnorm_gather_bias", "y");
+  check_rank(x, 2, "rmsnorm_gather_bias", "x");
+  check_rank(y, 2, "rmsnorm_gather_bias", "y");
+  const int64_t T = x.dim(0), D = x.dim(1), K = y.dim(1);
+  BITFOLD_CHECK(y.dim(0) == T && gamma.numel() == K && (channels.defined() || K == D),
+                "ops::rmsnorm_gather_bias: x {}, gamma {}, y {}", shape_str(x.shape()),
+                shape_str(gamma.shape()), shape_str(y.shape()));
+  BITFOLD_CHECK(y.raw() != x.raw(), "ops::rmsnorm_gather_bias: y aliases x");
+  if (channels.defined()) {
+    BITFOLD_CHECK(channels.dtype() == DType::I32 && channels.numel() == K,
+                  "ops::rmsnorm_gather_bias: channels {} {} for {} outputs",
+                  dtype_name(channels.dtype()), shape_str(channels.shape()), K);
+    if (channels.is_cpu())
+      for (int64_t k = 0; k < K; ++k)
+        BITFOLD_CHECK(channels.data<int32_t>()[k] >= 0 && channels.data<int32_t>()[k] < D,
+                      "ops::rmsnorm_gather_bias: channel map entry {} = {} outside [0, {})", k,
+                      channels.data<int32_t>()[k], D);
+  }
+  if (beta.defined()) {
+    check_f32(beta, "rmsnorm_gather_bias", "beta");
+    BITFOLD_CHECK(beta.numel() == K, "ops::rmsnorm_gather_bias: beta {} for {} outputs",
+                  shape_str(beta.shape()), K);
+  }
+  if (on_cpu("rmsnorm_gather_bias", {&x, &channels, &gamma, &beta, &y}))
+    cpu::rmsnorm_gather_bias(x.f32(), channels.defined() ? channels.data<int32_t>() : nullptr,
+                             gamma.f32(), beta.defined() ? beta.f32() : nullptr, eps, y.f32(), T,
+                             D, K);
+}
+
 RopeTable rope_table(int head_dim, int max_pos, float theta, Device device) {
   BITFOLD_CHECK(head_dim > 0 && head_dim % 2 == 0, "rope_table: head_dim {} must be even",
                 head_dim);

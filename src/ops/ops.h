@@ -17,6 +17,14 @@ void linear(const Tensor& x, const Tensor& w, const Tensor& bias, Tensor& y);
 // y[T, D] = x / sqrt(mean(x²) + eps) ⊙ gamma[D], row by row. y may be x.
 void rmsnorm(const Tensor& x, const Tensor& gamma, float eps, Tensor& y);
 
+// RMSNorm extended by the folds of src/transform: a channel gather and a per-channel bias.
+//   y[t, k] = gamma[k] · (x[t, channels[k]] · r_t) + beta[k],  r_t = 1 / sqrt(mean_j x[t, j]² + eps)
+// x [T, D]; channels I32 [K] with values in [0, D) (undefined: the identity, K = D); gamma [K];
+// beta [K] (undefined: no bias); y [T, K], not aliasing x. The mean of squares is over the D
+// input channels whatever K is, so a channel split (K > D) leaves the norm itself unchanged.
+void rmsnorm_gather_bias(const Tensor& x, const Tensor& channels, const Tensor& gamma,
+                         const Tensor& beta, float eps, Tensor& y);
+
 // cos/sin of the rotary angles for positions [0, max_pos): angle(p, i) = p · inv_freq[i] with
 // inv_freq[i] = 1 / theta^(2i / head_dim), both rounded to F32 exactly as Hugging Face computes
 // them, so that F32 logits match transformers'. cos and sin are [max_pos, head_dim / 2].

@@ -14,6 +14,11 @@ void linear(const float* x, const float* w, const float* bias, float* y, int64_t
 // y[T, D] = x · rsqrt(mean(x²) + eps) ⊙ gamma; y may alias x.
 void rmsnorm(const float* x, const float* gamma, float eps, float* y, int64_t T, int64_t D);
 
+// y[T, K] = gamma[k] · (x[t, channels[k]] · r_t) + beta[k], r_t over the D channels of x;
+// channels == nullptr: identity (K == D); beta == nullptr: no bias. y must not alias x.
+void rmsnorm_gather_bias(const float* x, const int32_t* channels, const float* gamma,
+                         const float* beta, float eps, float* y, int64_t T, int64_t D, int64_t K);
+
 // Rotate-half RoPE in place on x[T, width] (width a multiple of head_dim); cos/sin are
 // [>= start_pos + T, head_dim / 2].
 void rope(float* x, const float* cos, const float* sin, int64_t T, int64_t width, int head_dim,
