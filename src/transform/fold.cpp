@@ -51,9 +51,10 @@ std::vector<float> per_kv_channel(std::string_view op, const ModelConfig& c, int
     return {v.begin(), v.end()};
   }
   if (int64_t(v.size()) != q_dim)
-    fail("{}: layer {} {}: {} values, expected one per v_proj output channel ({}) or per o_proj "
-         "input channel ({})",
-         op, layer, model::site_name(ActivationSite::OProjInput), v.size(), kv_dim, q_dim);
+    fail(
+        "{}: layer {} {}: {} values, expected one per v_proj output channel ({}) or per o_proj "
+        "input channel ({})",
+        op, layer, model::site_name(ActivationSite::OProjInput), v.size(), kv_dim, q_dim);
   check_vector(op, layer, ActivationSite::OProjInput, v, q_dim, positive);
   std::vector<float> kv(size_t(kv_dim), std::numeric_limits<float>::quiet_NaN());
   for (int64_t ch = 0; ch < q_dim; ++ch) {
@@ -61,9 +62,10 @@ std::vector<float> per_kv_channel(std::string_view op, const ModelConfig& c, int
     if (std::isnan(slot)) {
       slot = v[size_t(ch)];
     } else if (slot != v[size_t(ch)]) {
-      fail("{}: layer {} {}: o_proj input channel {} has {} but another query head of its KV "
-           "group has {}; the heads of a group read one v_proj channel (use kv_group_max)",
-           op, layer, model::site_name(ActivationSite::OProjInput), ch, v[size_t(ch)], slot);
+      fail(
+          "{}: layer {} {}: o_proj input channel {} has {} but another query head of its KV "
+          "group has {}; the heads of a group read one v_proj channel (use kv_group_max)",
+          op, layer, model::site_name(ActivationSite::OProjInput), ch, v[size_t(ch)], slot);
     }
   }
   return kv;
@@ -95,12 +97,10 @@ NormSite norm_site(LayerWeights& L, ActivationSite site) {
        op, layer, model::site_name(site));
 }
 
-LlamaWeights scale_impl(std::string_view op, const LlamaWeights& w, int layer,
-                        ActivationSite site, std::span<const float> s) {
-  check_layer(op, w, layer);
-  const int64_t K = site_channels(w, layer, site);
-  LlamaWeights out = w;
-  LayerWeights& L = out.layers[size_t(layer)];
+LayerWeights scale_impl(std::string_view op, const ModelConfig& c, int layer,
+                        const LayerWeights& block, ActivationSite site, std::span<const float> s) {
+  const int64_t K = site_channels(block, layer, site);
+  LayerWeights L = block;
   switch (site) {
     case ActivationSite::AttnInput:
     case ActivationSite::MlpInput: {
@@ -108,14 +108,15 @@ LlamaWeights scale_impl(std::string_view op, const LlamaWeights& w, int layer,
       NormSite n = norm_site(L, site);
       *n.gamma = detail::divide_rows(*n.gamma, s);
       if (n.bias->defined()) *n.bias = detail::divide_rows(*n.bias, s);
-      for (Linear* c : n.consumers) c->weight = detail::scale_columns(c->weight, s);
+      for (Linear* consumer : n.consumers)
+        consumer->weight = detail::scale_columns(consumer->weight, s);
       break;
     }
     case ActivationSite::OProjInput: {
-      const std::vector<float> kv = per_kv_channel(op, w.config, layer, s, true);
+      const std::vector<float> kv = per_kv_channel(op, c, layer, s, true);
       L.v.weight = detail::divide_rows(L.v.weight, kv);
       if (L.v.bias.defined()) L.v.bias = detail::divide_rows(L.v.bias, kv);
-      L.o.weight = detail::scale_columns(L.o.weight, expand_to_q(w.config, kv));
+      L.o.weight = detail::scale_columns(L.o.weight, expand_to_q(c, kv));
       break;
     }
     case ActivationSite::DownProjInput:
@@ -126,7 +127,7 @@ LlamaWeights scale_impl(std::string_view op, const LlamaWeights& w, int layer,
       break;
     default: not_a_site(op, layer, site);
   }
-  return out;
+  return L;
 }
 
 // -v (or, with a base vector, base − v) as a new [n] tensor.
@@ -139,9 +140,7 @@ Tensor minus(const Tensor& base, std::span<const float> v) {
 
 }  // namespace
 
-int64_t site_channels(const LlamaWeights& w, int layer, ActivationSite site) {
-  check_layer("site_channels", w, layer);
-  const LayerWeights& L = w.layers[size_t(layer)];
+int64_t site_channels(const LayerWeights& L, int layer, ActivationSite site) {
   switch (site) {
     case ActivationSite::AttnInput:
       BITFOLD_CHECK(L.attn_norm.numel() == L.q.in_features(), "layer {}: γ₁ {} for q_proj {}",
@@ -157,52 +156,55 @@ int64_t site_channels(const LlamaWeights& w, int layer, ActivationSite site) {
   }
 }
 
-LlamaWeights scale_site(const LlamaWeights& w, int layer, ActivationSite site,
-                        std::span<const float> s) {
-  return scale_impl("scale_site", w, layer, site, s);
+int64_t site_channels(const LlamaWeights& w, int layer, ActivationSite site) {
+  check_layer("site_channels", w, layer);
+  return site_channels(w.layers[size_t(layer)], layer, site);
 }
 
-LlamaWeights fold_step(const LlamaWeights& w, int layer, ActivationSite site,
-                       std::span<const float> step) {
-  return scale_impl("fold_step", w, layer, site, step);
+LayerWeights scale_site(const ModelConfig& c, int layer, const LayerWeights& block,
+                        ActivationSite site, std::span<const float> s) {
+  return scale_impl("scale_site", c, layer, block, site, s);
 }
 
-LlamaWeights shift_site(const LlamaWeights& w, int layer, ActivationSite site,
-                        std::span<const float> z) {
+LayerWeights fold_step(const ModelConfig& c, int layer, const LayerWeights& block,
+                       ActivationSite site, std::span<const float> step) {
+  return scale_impl("fold_step", c, layer, block, site, step);
+}
+
+LayerWeights shift_site(const ModelConfig& c, int layer, const LayerWeights& block,
+                        ActivationSite site, std::span<const float> z) {
   constexpr std::string_view op = "shift_site";
-  check_layer(op, w, layer);
-  const int64_t K = site_channels(w, layer, site);
-  LlamaWeights out = w;
-  LayerWeights& L = out.layers[size_t(layer)];
+  const int64_t K = site_channels(block, layer, site);
+  LayerWeights L = block;
   switch (site) {
     case ActivationSite::AttnInput:
     case ActivationSite::MlpInput: {
       check_vector(op, layer, site, z, K, false);
       NormSite n = norm_site(L, site);
-      for (Linear* c : n.consumers) c->bias = detail::bias_plus_shift(*c, z);
+      for (Linear* consumer : n.consumers) consumer->bias = detail::bias_plus_shift(*consumer, z);
       *n.bias = minus(*n.bias, z);
       break;
     }
     case ActivationSite::OProjInput: {
-      const std::vector<float> kv = per_kv_channel(op, w.config, layer, z, false);
-      L.o.bias = detail::bias_plus_shift(L.o, expand_to_q(w.config, kv));
+      const std::vector<float> kv = per_kv_channel(op, c, layer, z, false);
+      L.o.bias = detail::bias_plus_shift(L.o, expand_to_q(c, kv));
       L.v.bias = minus(L.v.bias, kv);
       break;
     }
     case ActivationSite::DownProjInput:
-      fail("{}: layer {} {}: a shift cannot be folded here: SiLU(gate) ⊙ (up − z) is not "
-           "SiLU(gate) ⊙ up − z; give down_proj's input a zero-point instead (asymmetric "
-           "activation quantization, bias z·Wᵀ in the integer linear)",
-           op, layer, model::site_name(site));
+      fail(
+          "{}: layer {} {}: a shift cannot be folded here: SiLU(gate) ⊙ (up − z) is not "
+          "SiLU(gate) ⊙ up − z; give down_proj's input a zero-point instead (asymmetric "
+          "activation quantization, bias z·Wᵀ in the integer linear)",
+          op, layer, model::site_name(site));
     default: not_a_site(op, layer, site);
   }
-  return out;
+  return L;
 }
 
-LlamaWeights scale_qk(const LlamaWeights& w, int layer, std::span<const float> s) {
+LayerWeights scale_qk(const ModelConfig& c, int layer, const LayerWeights& block,
+                      std::span<const float> s) {
   constexpr std::string_view op = "scale_qk";
-  check_layer(op, w, layer);
-  const ModelConfig& c = w.config;
   if (int64_t(s.size()) != c.kv_dim())
     fail("{}: layer {}: {} factors, expected one per k_proj output channel ({})", op, layer,
          s.size(), c.kv_dim());
@@ -212,28 +214,28 @@ LlamaWeights scale_qk(const LlamaWeights& w, int layer, std::span<const float> s
   const int half = c.head_dim / 2;
   for (int64_t k = 0; k < c.kv_dim(); ++k)
     if (k % c.head_dim < half && s[size_t(k)] != s[size_t(k + half)])
-      fail("{}: layer {}: channels {} and {} are rotated together by RoPE but have factors {} and "
-           "{} (use tie_rope_pairs)",
-           op, layer, k, k + half, s[size_t(k)], s[size_t(k + half)]);
-  LlamaWeights out = w;
-  LayerWeights& L = out.layers[size_t(layer)];
+      fail(
+          "{}: layer {}: channels {} and {} are rotated together by RoPE but have factors {} and "
+          "{} (use tie_rope_pairs)",
+          op, layer, k, k + half, s[size_t(k)], s[size_t(k + half)]);
+  LayerWeights L = block;
   const std::vector<float> per_q = expand_to_q(c, s);
   L.q.weight = detail::divide_rows(L.q.weight, per_q);
   if (L.q.bias.defined()) L.q.bias = detail::divide_rows(L.q.bias, per_q);
   L.k.weight = detail::multiply_rows(L.k.weight, s);
   if (L.k.bias.defined()) L.k.bias = detail::multiply_rows(L.k.bias, s);
-  return out;
+  return L;
 }
 
-LlamaWeights split_channels(const LlamaWeights& w, int layer, ActivationSite site,
-                            std::span<const int> multiplicities) {
+LayerWeights split_channels(const ModelConfig&, int layer, const LayerWeights& block,
+                            ActivationSite site, std::span<const int> multiplicities) {
   constexpr std::string_view op = "split_channels";
-  check_layer(op, w, layer);
   if (site == ActivationSite::OProjInput)
-    fail("{}: layer {} {}: channels cannot be split here: v_proj's outputs are attention head "
-         "dimensions shared with q and k",
-         op, layer, model::site_name(site));
-  const int64_t K = site_channels(w, layer, site);
+    fail(
+        "{}: layer {} {}: channels cannot be split here: v_proj's outputs are attention head "
+        "dimensions shared with q and k",
+        op, layer, model::site_name(site));
+  const int64_t K = site_channels(block, layer, site);
   if (int64_t(multiplicities.size()) != K)
     fail("{}: layer {} {}: {} multiplicities for {} channels", op, layer, model::site_name(site),
          multiplicities.size(), K);
@@ -248,25 +250,22 @@ LlamaWeights split_channels(const LlamaWeights& w, int layer, ActivationSite sit
   }
   for (int64_t k = 0; k < K; ++k)
     for (int r = 1; r < multiplicities[size_t(k)]; ++r) source.push_back(k);
-  if (int64_t(source.size()) == K) return w;  // nothing split: the model stays as it is
+  if (int64_t(source.size()) == K) return block;  // nothing split: the model stays as it is
   if (source.size() > size_t(std::numeric_limits<int32_t>::max()))
     fail("{}: layer {} {}: {} channels after the split", op, layer, model::site_name(site),
          source.size());
   std::vector<float> divisor(source.size());
-  for (size_t k = 0; k < source.size(); ++k)
-    divisor[k] = float(multiplicities[size_t(source[k])]);
+  for (size_t k = 0; k < source.size(); ++k) divisor[k] = float(multiplicities[size_t(source[k])]);
 
-  LlamaWeights out = w;
-  LayerWeights& L = out.layers[size_t(layer)];
+  LayerWeights L = block;
   switch (site) {
     case ActivationSite::AttnInput:
     case ActivationSite::MlpInput: {
       NormSite n = norm_site(L, site);
       Tensor channels = Tensor::empty({int64_t(source.size())}, DType::I32);
       for (size_t k = 0; k < source.size(); ++k)
-        channels.data<int32_t>()[k] = n.channels->defined()
-                                          ? n.channels->data<int32_t>()[source[k]]
-                                          : int32_t(source[k]);
+        channels.data<int32_t>()[k] =
+            n.channels->defined() ? n.channels->data<int32_t>()[source[k]] : int32_t(source[k]);
       *n.channels = channels;
       *n.gamma = detail::gather_rows(*n.gamma, source, divisor);
       if (n.bias->defined()) *n.bias = detail::gather_rows(*n.bias, source, divisor);
@@ -282,7 +281,51 @@ LlamaWeights split_channels(const LlamaWeights& w, int layer, ActivationSite sit
       break;
     default: not_a_site(op, layer, site);
   }
+  return L;
+}
+
+// ---- whole-model forms ------------------------------------------------------------------------
+
+namespace {
+
+template <class Fold>
+LlamaWeights with_block(std::string_view op, const LlamaWeights& w, int layer, Fold&& fold) {
+  check_layer(op, w, layer);
+  LlamaWeights out = w;
+  out.layers[size_t(layer)] = fold(w.config, layer, w.layers[size_t(layer)]);
   return out;
+}
+
+}  // namespace
+
+LlamaWeights scale_site(const LlamaWeights& w, int layer, ActivationSite site,
+                        std::span<const float> s) {
+  return with_block("scale_site", w, layer,
+                    [&](auto& c, int l, auto& b) { return scale_site(c, l, b, site, s); });
+}
+
+LlamaWeights shift_site(const LlamaWeights& w, int layer, ActivationSite site,
+                        std::span<const float> z) {
+  return with_block("shift_site", w, layer,
+                    [&](auto& c, int l, auto& b) { return shift_site(c, l, b, site, z); });
+}
+
+LlamaWeights fold_step(const LlamaWeights& w, int layer, ActivationSite site,
+                       std::span<const float> step) {
+  return with_block("fold_step", w, layer,
+                    [&](auto& c, int l, auto& b) { return fold_step(c, l, b, site, step); });
+}
+
+LlamaWeights split_channels(const LlamaWeights& w, int layer, ActivationSite site,
+                            std::span<const int> multiplicities) {
+  return with_block("split_channels", w, layer, [&](auto& c, int l, auto& b) {
+    return split_channels(c, l, b, site, multiplicities);
+  });
+}
+
+LlamaWeights scale_qk(const LlamaWeights& w, int layer, std::span<const float> s) {
+  return with_block("scale_qk", w, layer,
+                    [&](auto& c, int l, auto& b) { return scale_qk(c, l, b, s); });
 }
 
 std::vector<float> kv_group_max(const ModelConfig& c, std::span<const float> per_q) {

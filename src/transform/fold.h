@@ -12,8 +12,10 @@
 //   OProjInput     v_proj rows → (attention) → o_proj
 //   DownProjInput  up_proj rows → (SiLU(gate) ⊙ ·) → down_proj
 //
-// Every function is pure: it returns the model with the layer's changed tensors freshly
-// allocated and every other tensor shared with the input (weights may be read-only mappings).
+// Every fold comes in two forms: on one block (`config`, `layer` for messages, the block) — what a
+// method's per-block transform calls — and on a whole model (the block `layer` of it). Both are
+// pure: they return the block / model with the changed tensors freshly allocated and every other
+// tensor shared with the input (which may be a read-only mapping of a checkpoint).
 // Vectors are indexed by the site's channels; errors (wrong length, a factor that is not finite
 // and positive, a fold that is not exact at that site) are bitfold::Error naming layer and site.
 #include <span>
@@ -25,9 +27,12 @@
 namespace bitfold::transform {
 
 using model::ActivationSite;
+using model::LayerWeights;
 using model::LlamaWeights;
+using model::ModelConfig;
 
 // Channels of the site's tensor: the width the consumers read (after any channel split).
+int64_t site_channels(const LayerWeights& block, int layer, ActivationSite site);
 int64_t site_channels(const LlamaWeights& weights, int layer, ActivationSite site);
 
 // Equivalent scaling, X Wᵀ = (X diag(s)⁻¹)(W diag(s))ᵀ: the site then carries X / s.
@@ -39,6 +44,8 @@ int64_t site_channels(const LlamaWeights& weights, int layer, ActivationSite sit
 //     heads — kv_group_max makes it so.
 //   DownProjInput: up_proj rows (and bias) ÷ s, down_proj columns × s: exact, since
 //     SiLU(gate) ⊙ (u / s) = (SiLU(gate) ⊙ u) / s.
+LayerWeights scale_site(const ModelConfig& config, int layer, const LayerWeights& block,
+                        ActivationSite site, std::span<const float> s);
 LlamaWeights scale_site(const LlamaWeights& weights, int layer, ActivationSite site,
                         std::span<const float> s);
 
@@ -51,6 +58,8 @@ LlamaWeights scale_site(const LlamaWeights& weights, int layer, ActivationSite s
 //     subtract a constant. What to do instead: quantize down_proj's input asymmetrically (a
 //     per-channel zero-point in the SiLU·mul → quantize producer), the zero-point's z Wᵀ being a
 //     bias of the integer linear (docs/transforms.md).
+LayerWeights shift_site(const ModelConfig& config, int layer, const LayerWeights& block,
+                        ActivationSite site, std::span<const float> z);
 LlamaWeights shift_site(const LlamaWeights& weights, int layer, ActivationSite site,
                         std::span<const float> z);
 
@@ -58,6 +67,8 @@ LlamaWeights shift_site(const LlamaWeights& weights, int layer, ActivationSite s
 // the static per-channel activation step Δ folded like a scale — 1/Δ into the producer, Δ into
 // the consumer columns — so the site then carries X / Δ, values on the integer grid up to the
 // rounding the producer does; no quantize or dequantize op remains around the GEMM.
+LayerWeights fold_step(const ModelConfig& config, int layer, const LayerWeights& block,
+                       ActivationSite site, std::span<const float> step);
 LlamaWeights fold_step(const LlamaWeights& weights, int layer, ActivationSite site,
                        std::span<const float> step);
 
@@ -69,6 +80,8 @@ LlamaWeights fold_step(const LlamaWeights& weights, int layer, ActivationSite si
 //   DownProjInput: gate_proj rows repeated, up_proj rows repeated and ÷ n_k (the product
 //     SiLU(g_k) ⊙ u_k / n_k summed over the replicas is exact), down_proj columns repeated.
 //   OProjInput: an error — v's channels are attention head dimensions shared with q and k.
+LayerWeights split_channels(const ModelConfig& config, int layer, const LayerWeights& block,
+                            ActivationSite site, std::span<const int> multiplicities);
 LlamaWeights split_channels(const LlamaWeights& weights, int layer, ActivationSite site,
                             std::span<const int> multiplicities);
 
@@ -76,6 +89,8 @@ LlamaWeights split_channels(const LlamaWeights& weights, int layer, ActivationSi
 // through RoPE only when s is equal on the two channels it rotates together (t and t + d/2 of a
 // head, rotate-half layout). s has kv_dim entries (one per k channel; a q channel takes its KV
 // head's), and must be so tied: tie_rope_pairs makes it so.
+LayerWeights scale_qk(const ModelConfig& config, int layer, const LayerWeights& block,
+                      std::span<const float> s);
 LlamaWeights scale_qk(const LlamaWeights& weights, int layer, std::span<const float> s);
 
 // Per o_proj input channel (q_dim) → per v channel (kv_dim): the max over the query heads that
