@@ -1,0 +1,51 @@
+#pragma once
+// Outlier Suppression+ (Wei et al., arXiv 2304.09145; methods-reference §3) on one block, for
+// static activation quantization:
+//
+//   shift   z_j = (max_j + min_j) / 2, the channel centre, folded (norm bias; v bias at o_proj).
+//           Not at down_proj (not foldable): an asymmetric grid's zero-point does it there.
+//   scale   s_j = max(1, a_j / t), a_j = max_t |x_tj − z_j|, folded (γ; v rows; up rows).
+//   t       a 1-D search minimizing the consumers' quantized output error (site_error.h): q/k/v
+//           through attention, gate/up through SiLU·mul, o/down linear.
+//
+// The quantizer OS+ pairs with its scaling is per tensor with range t: after s every channel lies
+// in [−t, t]. Folded, scale and step make a per-channel static quantizer with steps
+// Δ_j = s_j · t / qmax = max(a_j, t) / qmax — channels above t keep their own range (the weights
+// absorb them), channels below t share the step of t. That is what bitfold runs for a recipe's
+// static per-tensor or per-channel activations alike: a plain per-channel quantizer
+// (Δ_j = a_j / qmax) is invariant under any channel scaling — W·diag(s)·diag(Δ/s) = W·diag(Δ) —
+// so OS+'s scale would be a no-op there. The t grid is the quantiles of a: its smallest
+// candidate is that per-channel quantizer, its largest the per-tensor one.
+#include <vector>
+
+#include "methods/folding.h"
+#include "methods/site_error.h"
+
+namespace bitfold::methods {
+
+struct OsPlusOptions {
+  // Shift, scale and search from the first windows only (the official code's first batch); the
+  // final steps still cover every window. 0: every window (bitfold's default).
+  int first_windows = 0;
+  int candidates = 40;        // thresholds searched per site
+  bool shift = true;          // fold channel centres where foldable (the official Llama code: no)
+  bool migrate_o_proj = true; // o_proj's input too (bitfold's extension; the official code: no)
+  SiteLoss qkv_loss = SiteLoss::Attention;  // or Linear: the three outputs, cheaper
+};
+
+// One site's search, for reports and tests.
+struct ThresholdSearch {
+  model::ActivationSite site;
+  std::vector<float> thresholds;  // candidates, increasing
+  std::vector<double> errors;     // relative output error of each
+  float best = 0;                 // the chosen t
+};
+
+// OS+ on one block: folds shifts and scales into `block` (and `observation`), then the static
+// steps (QSM). Returns each site's input quantizer (step 1 where folded; dynamic or float sites
+// as the recipe says). `searches` receives one entry per searched site.
+BlockInputs osplus_block(const OsPlusOptions& options, const model::ModelConfig& config, int layer,
+                         model::LayerWeights& block, BlockObservation& observation,
+                         const BlockSpecs& specs, std::vector<ThresholdSearch>* searches = nullptr);
+
+}  // namespace bitfold::methods

@@ -1,0 +1,71 @@
+#include "methods/outliertune.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "core/error.h"
+
+namespace bitfold::methods {
+
+using model::ActivationSite;
+
+namespace {
+
+bool norm_fed(ActivationSite site) {
+  return site == ActivationSite::AttnInput || site == ActivationSite::MlpInput;
+}
+
+// Per o_proj input channel, the mean of its KV group's values (a shift must be uniform there).
+std::vector<float> group_mean(const model::ModelConfig& c, ActivationSite site,
+                              const std::vector<float>& v) {
+  if (site != ActivationSite::OProjInput || c.group_size() == 1) return v;
+  const int G = c.group_size(), hd = c.head_dim;
+  std::vector<float> out(v.size());
+  for (int kvh = 0; kvh < c.n_kv_heads; ++kvh)
+    for (int t = 0; t < hd; ++t) {
+      double sum = 0;
+      for (int h = kvh * G; h < (kvh + 1) * G; ++h) sum += v[size_t(h * hd + t)];
+      for (int h = kvh * G; h < (kvh + 1) * G; ++h) out[size_t(h * hd + t)] = float(sum / G);
+    }
+  return out;
+}
+
+}  // namespace
+
+BlockInputs outliertune_block(const OutlierTuneOptions& options, const model::ModelConfig& c,
+                              int layer, model::LayerWeights& block, BlockObservation& observation,
+                              const BlockSpecs& specs) {
+  if (!(options.window_clip > 0 && options.window_clip <= 1))
+    fail("outliertune: window_clip {} outside (0, 1]", options.window_clip);
+  if (!(options.shift_threshold >= 0 && options.shift_threshold < 1))
+    fail("outliertune: shift_threshold {} outside [0, 1)", options.shift_threshold);
+  BlockInputs inputs;
+  for (ActivationSite site : kFoldSites) {
+    const size_t idx = size_t(fold_site_index(site));
+    const SiteSpecs& spec = specs[idx];
+    SiteObservation& obs = observation.at(site);
+    SiteInput& input = inputs[idx];
+    input.params.spec = spec.activations;
+    if (!spec.is_static()) continue;
+    if (!norm_fed(site) && !options.fully_static) {
+      // The released code: per-token dynamic quantization of o_proj / down_proj inputs.
+      input.params.spec.granularity = quant::Granularity::Token;
+      input.params.spec.dynamic = true;
+      continue;
+    }
+    if (options.symmetrize && site != ActivationSite::DownProjInput) {
+      std::vector<float> z = group_mean(c, site, obs.mean_midpoint());
+      float zmax = 0;
+      for (float v : z) zmax = std::max(zmax, std::fabs(v));
+      for (float& v : z)
+        if (std::fabs(v) < options.shift_threshold * zmax) v = 0;
+      fold_shift(c, layer, block, obs, z);
+    }
+    const quant::QuantParams steps =
+        fit_site_steps(c, site, spec.activations, obs.window_clipped_range(options.window_clip));
+    input = fold_input_steps(c, layer, block, obs, steps);
+  }
+  return inputs;
+}
+
+}  // namespace bitfold::methods
