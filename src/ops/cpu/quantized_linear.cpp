@@ -1,0 +1,142 @@
+// The integer engine of quant/quantized_linear.h on the CPU: activation codes → their integers,
+// one exact BLAS product per K-block on integer-valued operands (SGEMM when the layer's bound is
+// below 2^24, DGEMM otherwise), then the float epilogue in the kernels' order. Compiled with
+// -ffp-contract=off (src/CMakeLists.txt): the epilogue's multiply and add must stay two roundings.
+#include <cblas.h>
+
+#include <cmath>
+#include <type_traits>
+#include <vector>
+
+#include "core/error.h"
+#include "core/parallel.h"
+#include "ops/cpu/blas_threads.h"
+#include "ops/cpu/cpu_ops.h"
+#include "quant/quantized_linear.h"
+
+namespace bitfold::ops::cpu {
+
+namespace {
+
+using quant::Accumulator;
+using quant::QuantizedLinear;
+using quant::QuantParams;
+
+// Below this many multiply-adds a product runs on the calling thread (as in linear.cpp).
+constexpr int64_t kParallelMacs = 1 << 16;
+// Epilogue loops below this many outputs stay on the calling thread.
+constexpr int64_t kParallelOutputs = 1 << 14;
+
+// acc[T, N] = a[:, block] · w[:, block]ᵀ; a and w have row stride K.
+template <class Real>
+void block_product(const Real* a, const Real* w, Real* acc, int64_t T, int64_t N, int64_t K,
+                   int64_t B) {
+  const auto run = [&] {
+    if constexpr (std::is_same_v<Real, float>) {
+      if (T == 1)
+        cblas_sgemv(CblasRowMajor, CblasNoTrans, blasint(N), blasint(B), 1.0f, w, blasint(K), a, 1,
+                    0.0f, acc, 1);
+      else
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, blasint(T), blasint(N), blasint(B),
+                    1.0f, a, blasint(K), w, blasint(K), 0.0f, acc, blasint(N));
+    } else {
+      if (T == 1)
+        cblas_dgemv(CblasRowMajor, CblasNoTrans, blasint(N), blasint(B), 1.0, w, blasint(K), a, 1,
+                    0.0, acc, 1);
+      else
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, blasint(T), blasint(N), blasint(B),
+                    1.0, a, blasint(K), w, blasint(K), 0.0, acc, blasint(N));
+    }
+  };
+  // OpenBLAS 0.3.21's threaded gemv is erratic (linear.cpp): decode products run on one thread.
+  if (T == 1 || T * N * B < kParallelMacs) {
+    SingleThreadedBlas serial;
+    run();
+  } else {
+    run();
+  }
+}
+
+template <class Fn>
+void rows_parallel(int64_t rows, int64_t cols, Fn&& fn) {
+  if (rows * cols < kParallelOutputs) {
+    for (int64_t r = 0; r < rows; ++r) fn(r);
+  } else {
+    parallel_for(rows, fn);
+  }
+}
+
+template <class Real>
+void run_engine(const Tensor& x, const QuantizedLinear& q, float* y, int64_t T) {
+  const int64_t N = q.out_features(), K = q.in_features(), B = q.block_size(), G = q.blocks();
+  const QuantParams& stored = q.input();
+  const bool dynamic = stored.spec.dynamic;
+
+  // 1. Codes of x: the stored static steps, or steps fitted on x now (dynamic).
+  QuantParams fitted;
+  if (dynamic) {
+    try {
+      fitted = quant::fit_params(stored.spec, x);
+    } catch (const Error& e) {
+      fail("{}: {}", q.name(), e.what());
+    }
+  }
+  const QuantParams& params = dynamic ? fitted : stored;
+  const Tensor codes = quant::quantize(x, params);
+
+  // 2. Their integers (dynamic zero-points subtracted: a = x̃ − z; static ones live in bias').
+  std::vector<Real> a(size_t(T * K));
+  const auto& table = q.activation_integers().of_code;
+  const bool signed_codes = codes.dtype() == DType::I8;
+  const uint8_t* code_bytes =
+      signed_codes ? reinterpret_cast<const uint8_t*>(codes.data<int8_t>()) : codes.data<uint8_t>();
+  const bool dynamic_zero = dynamic && !params.zero_point.empty();
+  rows_parallel(T, K, [&](int64_t t) {
+    for (int64_t j = 0; j < K; ++j) {
+      double v = table[code_bytes[t * K + j]];
+      if (dynamic_zero) v -= double(params.zero(t, j));
+      a[size_t(t * K + j)] = Real(v);
+    }
+  });
+
+  // 3. One exact product per block, then y = Σ_g (acc·sw)·sx + bias'.
+  const Real* w = q.weight_integers().template data<Real>();
+  const std::vector<float>& sw = q.weight_scales();
+  const float* bias = q.engine_bias().defined() ? q.engine_bias().f32() : nullptr;
+  std::vector<Real> acc(size_t(T * N));
+  for (int64_t g = 0; g < G; ++g) {
+    block_product<Real>(a.data() + g * B, w + g * B, acc.data(), T, N, K, B);
+    rows_parallel(T, N, [&](int64_t t) {
+      const float sx = dynamic ? params.step(t, g * B) : 1.0f;
+      const Real* acc_row = acc.data() + t * N;
+      float* y_row = y + t * N;
+      for (int64_t i = 0; i < N; ++i) {
+        float v = float(acc_row[i]) * sw[size_t(i * G + g)];  // acc is an exact integer
+        if (dynamic) v = v * sx;
+        y_row[i] = g == 0 ? v : y_row[i] + v;
+      }
+    });
+  }
+  if (bias) {
+    rows_parallel(T, N, [&](int64_t t) {
+      float* y_row = y + t * N;
+      for (int64_t i = 0; i < N; ++i) y_row[i] = y_row[i] + bias[i];
+    });
+  }
+}
+
+}  // namespace
+
+void quantized_linear(const Tensor& x, const QuantizedLinear& q, float* y) {
+  const int64_t T = x.dim(0), N = q.out_features(), K = q.in_features();
+  if (T == 0 || N == 0) return;
+  if (q.weight_only()) {
+    const Tensor& bias = q.engine_bias();
+    linear(x.f32(), q.dequantized_weight().f32(), bias.defined() ? bias.f32() : nullptr, y, T, N, K);
+    return;
+  }
+  if (q.accumulator() == Accumulator::Float32) run_engine<float>(x, q, y, T);
+  else run_engine<double>(x, q, y, T);
+}
+
+}  // namespace bitfold::ops::cpu
