@@ -187,11 +187,11 @@ QuantizedModel quantize_model(model::LlamaWeights weights, const quant::Recipe& 
 
     // 3. Quantizers.
     for (LinearSlot& slot : ctx.linears) {
-      if (!slot.quantized()) continue;
+      if (!slot.quantized() || options.transform_only) continue;
       const quant::QuantParams input = method->input_quantizer(ctx, slot);
       slot.linear->quantized = method->quantize_linear(ctx, slot, input);
     }
-    if (kv_spec.quantized()) block.kv_quant = kv_quantizer(kv_spec, stats);
+    if (kv_spec.quantized() && !options.transform_only) block.kv_quant = kv_quantizer(kv_spec, stats);
 
     // 4. Advance the quantized stream, measuring each quantized linear on its actual inputs.
     std::vector<ErrorSum> errors(ctx.linears.size());
@@ -223,7 +223,7 @@ QuantizedModel quantize_model(model::LlamaWeights weights, const quant::Recipe& 
   }
 
   // lm_head, on the final norm of the (quantized) residual streams.
-  if (settings.quantize_lm_head) {
+  if (settings.quantize_lm_head && !options.transform_only) {
     LinearSlot slot;
     slot.name = slot.local = "lm_head";
     slot.linear = &weights.lm_head;

@@ -33,6 +33,9 @@ struct QuantizeOptions {
   bool keep_fp_stream = true;  // FP stream beside the quantized one: block output errors
   bool measure_errors = true;  // per-linear output errors on calibration data
   int error_windows = 32;      // ... on the first windows only (each costs an extra FP linear)
+  // Observe and transform only: nothing is quantized. The result is the transformed FP model,
+  // which must equal the original up to float rounding (the exactness tests of every transform).
+  bool transform_only = false;
 };
 
 struct LinearReport {
