@@ -7,6 +7,7 @@
 
 #include "core/error.h"
 #include "ops/cpu/cpu_ops.h"
+#include "quant/quantized_linear.h"
 
 namespace bitfold::ops {
 
@@ -54,6 +55,19 @@ void linear(const Tensor& x, const Tensor& w, const Tensor& bias, Tensor& y) {
   }
   if (on_cpu("linear", {&x, &w, &bias, &y}))
     cpu::linear(x.f32(), w.f32(), bias.defined() ? bias.f32() : nullptr, y.f32(), T, N, K);
+}
+
+void quantized_linear(const Tensor& x, const quant::QuantizedLinear& layer, Tensor& y) {
+  check_f32(x, "quantized_linear", "x");
+  check_f32(y, "quantized_linear", "y");
+  check_rank(x, 2, "quantized_linear", "x");
+  check_rank(y, 2, "quantized_linear", "y");
+  BITFOLD_CHECK(x.dim(1) == layer.in_features() && y.dim(0) == x.dim(0) &&
+                    y.dim(1) == layer.out_features(),
+                "ops::quantized_linear: x {} through {} ([{}, {}]) does not give y {}",
+                shape_str(x.shape()), layer.name(), layer.out_features(), layer.in_features(),
+                shape_str(y.shape()));
+  if (on_cpu("quantized_linear", {&x, &y})) cpu::quantized_linear(x, layer, y.f32());
 }
 
 void rmsnorm(const Tensor& x, const Tensor& gamma, float eps, Tensor& y) {
