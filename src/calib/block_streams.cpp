@@ -68,9 +68,12 @@ BlockStats observe_block(BlockStreams& streams, const model::LayerWeights& block
   using model::ActivationSite;
   for (int s = 0; s < model::kActivationSiteCount; ++s) {
     const auto site = ActivationSite(s);
+    // Widths from the block: a folded channel split widens the norm outputs and the MLP.
     int64_t width = c.dim;
+    if (site == ActivationSite::AttnInput) width = block.attn_norm.numel();
+    if (site == ActivationSite::MlpInput) width = block.ffn_norm.numel();
     if (site == ActivationSite::OProjInput) width = c.q_dim();
-    if (site == ActivationSite::DownProjInput) width = c.hidden_dim;
+    if (site == ActivationSite::DownProjInput) width = block.down.in_features();
     if (site == ActivationSite::LmHeadInput) width = 0;
     stats.sites[size_t(s)] = ChannelObserver(width, options.observer);
   }

@@ -27,6 +27,7 @@ struct QuantizeArgs {
   std::vector<std::string> flags_given;  // recipe flags the user typed (overridden by --recipe)
   double alpha = 0.5;
   bool alpha_given = false;
+  std::vector<std::string> params;  // --param KEY=VALUE: method hyperparameters
   int samples = 128, length = 2048;
   uint64_t seed = 0;
   int threads = 0;
@@ -42,6 +43,16 @@ quant::Recipe build_recipe(const QuantizeArgs& a) {
   }
   quant::Recipe r = quant::recipe_from_flags(a.flags);
   if (a.alpha_given) r.hyperparameters["alpha"] = a.alpha;
+  for (const std::string& p : a.params) {
+    const size_t eq = p.find('=');
+    if (eq == std::string::npos || eq == 0)
+      fail("--param {}: expected KEY=VALUE (e.g. --param variant=static)", p);
+    const std::string key = p.substr(0, eq), text = p.substr(eq + 1);
+    // A JSON value (numbers, true/false, arrays), else the text as a string.
+    nlohmann::json value = nlohmann::json::parse(text, nullptr, false);
+    if (value.is_discarded()) value = text;
+    r.hyperparameters[key] = value;
+  }
   return r;
 }
 
@@ -130,7 +141,8 @@ void add_quantize_command(CLI::App& app) {
         ->capture_default_str()
         ->each([args, name](const std::string&) { args->flags_given.push_back(name); });
   };
-  flag("--method", args->flags.method, "Method: rtn | smoothquant");
+  flag("--method", args->flags.method,
+       "Method: rtn | smoothquant | osplus | outliertune | mergequant");
   flag("--w", args->flags.weights, "Weight bits (2..8, 16 = not quantized) or a format (uint4, e2m1 ...)");
   flag("--a", args->flags.activations, "Activation bits or format (16 = not quantized)");
   flag("--act", args->flags.act,
@@ -149,6 +161,10 @@ void add_quantize_command(CLI::App& app) {
         args->alpha_given = true;
         args->flags_given.push_back("--alpha");
       });
+  cmd->add_option("--param", args->params,
+                  "Method hyperparameter KEY=VALUE, repeatable (docs/methods.md), e.g. "
+                  "--param variant=static")
+      ->each([args](const std::string&) { args->flags_given.push_back("--param"); });
   cmd->add_option("--recipe", args->recipe, "Recipe JSON (docs/quant-formats.md §4); overrides the format flags");
   cmd->add_option("--calib-samples", args->samples, "Calibration windows N (scaled down to fit)")
       ->capture_default_str();

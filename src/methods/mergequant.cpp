@@ -5,6 +5,8 @@
 #include <queue>
 
 #include "core/error.h"
+#include "methods/folding_method.h"
+#include "methods/weight_rounding.h"
 #include "transform/fold.h"
 
 namespace bitfold::methods {
@@ -94,6 +96,81 @@ BlockInputs mergequant_block(const MergeQuantOptions& options, const model::Mode
     if (searches) searches->push_back(std::move(search));
   }
   return inputs;
+}
+
+namespace {
+
+class MergeQuant final : public FoldingMethod {
+ public:
+  MergeQuant(const MergeQuantOptions& options, int64_t sample_tokens)
+      : FoldingMethod(sample_tokens), options_(options) {}
+  std::string_view name() const override { return "mergequant"; }
+
+  // Per-row weight clip on the site's rounded activations, then the optional low-rank path.
+  std::shared_ptr<const quant::QuantizedLinear> quantize_linear(
+      BlockContext& ctx, const LinearSlot& slot, const quant::QuantParams& input) override {
+    const bool fold_site = slot.site != model::ActivationSite::LmHeadInput;
+    const quant::QuantSpec& ws = slot.spec.weights;
+    const bool clip = !options_.weight_clip_ratios.empty() &&
+                      ws.granularity == quant::Granularity::OutputChannel;
+    if (!fold_site || (!clip && options_.low_rank == 0))
+      return Method::quantize_linear(ctx, slot, input);
+    const SiteObservation& obs = observation().at(slot.site);
+    const bool round_inputs = input.spec.quantized() && !input.spec.dynamic;
+    const Tensor gram = input_gram(obs.samples(), round_inputs ? &input : nullptr);
+    const Tensor w = quant::pre_execute_input_steps(slot.linear->weight, input);
+    const quant::QuantParams wp = clip ? search_row_clip(w, ws, gram, options_.weight_clip_ratios)
+                                       : quant::fit_params(ws, w);
+    auto q = std::make_shared<const quant::QuantizedLinear>(input, wp, quant::quantize(w, wp),
+                                                            slot.linear->bias, slot.name);
+    if (options_.low_rank > 0) {
+      const Tensor rounded = quant::fake_quantize(w, wp);
+      Tensor e = Tensor::empty(w.shape(), DType::F32);
+      for (int64_t i = 0; i < e.numel(); ++i) e.f32()[i] = w.f32()[i] - rounded.f32()[i];
+      const int rank = int(std::min<int64_t>(options_.low_rank, std::min(w.dim(0), w.dim(1))));
+      // Fitted on the unrounded inputs: the side path reads the same x as the GEMM's producer.
+      const LowRank lr = fit_low_rank(e, input_gram(obs.samples()), rank);
+      slot.linear->low_rank_a = lr.a;
+      slot.linear->low_rank_b = lr.b;
+    }
+    return q;
+  }
+
+ protected:
+  BlockInputs fold(const model::ModelConfig& c, int layer, model::LayerWeights& block,
+                   BlockObservation& observation, const BlockSpecs& specs) override {
+    MergeQuantOptions o = options_;
+    // A split changes K: with per-group weights the groups would no longer tile it.
+    for (const SiteSpecs& s : specs)
+      for (const quant::QuantSpec& w : s.weights)
+        if (w.granularity == quant::Granularity::Group) o.split_budget = 0;
+    return mergequant_block(o, c, layer, block, observation, specs);
+  }
+
+ private:
+  MergeQuantOptions options_;
+};
+
+}  // namespace
+
+std::unique_ptr<Method> make_mergequant(const nlohmann::json& h, const std::string& where) {
+  check_hyperparameters(h, where, "mergequant",
+                        {"split_budget", "split_percentile", "clip_ratios", "weight_clip_ratios",
+                         "low_rank", "shift", "qkv_loss", "sample_tokens"});
+  MergeQuantOptions o;
+  o.split_budget = number_hyperparameter(h, where, "split_budget", o.split_budget, 0, 10);
+  o.split_percentile =
+      number_hyperparameter(h, where, "split_percentile", o.split_percentile, 1e-6, 1);
+  o.clip_ratios = ratios_hyperparameter(h, where, "clip_ratios", o.clip_ratios, false);
+  o.weight_clip_ratios =
+      ratios_hyperparameter(h, where, "weight_clip_ratios", o.weight_clip_ratios, true);
+  o.low_rank = int(integer_hyperparameter(h, where, "low_rank", 0, 0, 4096));
+  o.shift = bool_hyperparameter(h, where, "shift", o.shift);
+  o.qkv_loss = string_hyperparameter(h, where, "qkv_loss", "attention", {"attention", "linear"}) ==
+                       "attention"
+                   ? SiteLoss::Attention
+                   : SiteLoss::Linear;
+  return std::make_unique<MergeQuant>(o, sample_tokens_hyperparameter(h, where));
 }
 
 }  // namespace bitfold::methods

@@ -19,7 +19,10 @@
 // site's rounded activations (weight_rounding.h), and optionally a rank-r correction is fitted.
 #include <vector>
 
+#include <memory>
+
 #include "methods/folding.h"
+#include "methods/method.h"
 #include "methods/site_error.h"
 
 namespace bitfold::methods {
@@ -50,5 +53,11 @@ struct ClipSearch {
 BlockInputs mergequant_block(const MergeQuantOptions& options, const model::ModelConfig& config,
                              int layer, model::LayerWeights& block, BlockObservation& observation,
                              const BlockSpecs& specs, std::vector<ClipSearch>* searches = nullptr);
+
+// The method for recipes (registry.cpp). Hyperparameters: "split_budget", "split_percentile",
+// "clip_ratios", "weight_clip_ratios" ([] = round to nearest), "low_rank", "shift", "qkv_loss",
+// "sample_tokens".
+std::unique_ptr<Method> make_mergequant(const nlohmann::json& hyperparameters,
+                                        const std::string& where);
 
 }  // namespace bitfold::methods

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "core/error.h"
+#include "methods/folding_method.h"
 
 namespace bitfold::methods {
 
@@ -11,9 +12,9 @@ using model::ActivationSite;
 
 namespace {
 
-// OS+'s quantizer for threshold t, as per-channel params in the site's units: scale
-// s_j = max(1, a_j / t), then one per-tensor quantizer fitted on the scaled ranges.
-quant::QuantParams composite_params(const quant::QuantSpec& spec, const quant::ChannelStats& range,
+}  // namespace
+
+quant::QuantParams osplus_quantizer(const quant::QuantSpec& spec, const quant::ChannelStats& range,
                                     const std::vector<float>& a, float t) {
   quant::QuantSpec per_tensor = spec;
   per_tensor.granularity = quant::Granularity::Tensor;
@@ -34,6 +35,8 @@ quant::QuantParams composite_params(const quant::QuantSpec& spec, const quant::C
   if (!one.zero_point.empty()) p.zero_point.assign(a.size(), one.zero_point[0]);
   return p;
 }
+
+namespace {
 
 // Candidates: quantiles of the positive channel ranges, increasing and distinct.
 std::vector<float> threshold_grid(const std::vector<float>& a, int count) {
@@ -58,6 +61,34 @@ SiteInput static_rtn(const model::ModelConfig& c, int layer, model::LayerWeights
 
 }  // namespace
 
+namespace {
+
+// The t search on the site as it is now (`block`, `obs`).
+ThresholdSearch search_threshold(const OsPlusOptions& options, const model::ModelConfig& c,
+                                 const model::LayerWeights& block, const SiteObservation& obs,
+                                 const SiteSpecs& spec) {
+  const ActivationSite site = obs.site();
+  const int first = options.first_windows;
+  const std::vector<float> a = group_max(c, site, obs.absmax(first));
+  const quant::ChannelStats range = group_ranges(c, site, obs.range(first));
+  const SiteLoss loss = site == ActivationSite::AttnInput ? options.qkv_loss : default_loss(site);
+  const SiteError error(c, block, site, obs.samples(), loss, spec.weights);
+  ThresholdSearch search;
+  search.site = site;
+  search.thresholds = threshold_grid(a, options.candidates);
+  for (float t : search.thresholds) {
+    const double e = error(osplus_quantizer(spec.activations, range, a, t));
+    search.errors.push_back(e);
+    if (e < search.best_error) {
+      search.best_error = e;
+      search.best = t;
+    }
+  }
+  return search;
+}
+
+}  // namespace
+
 BlockInputs osplus_block(const OsPlusOptions& options, const model::ModelConfig& c, int layer,
                          model::LayerWeights& block, BlockObservation& observation,
                          const BlockSpecs& specs, std::vector<ThresholdSearch>* searches) {
@@ -73,33 +104,28 @@ BlockInputs osplus_block(const OsPlusOptions& options, const model::ModelConfig&
       input = static_rtn(c, layer, block, obs, spec.activations);
       continue;
     }
-    const int first = options.first_windows;
-    if (options.shift && site != ActivationSite::DownProjInput) {
-      const quant::ChannelStats r = group_ranges(c, site, obs.range(first));
+    ThresholdSearch search = search_threshold(options, c, block, obs, spec);
+    if (options.shift != OsPlusShift::Off && site != ActivationSite::DownProjInput) {
+      // The channel centres, folded; with Auto kept only when the search then does better.
+      const quant::ChannelStats r = group_ranges(c, site, obs.range(options.first_windows));
       std::vector<float> z(r.max.size());
       for (size_t j = 0; j < z.size(); ++j) z[j] = 0.5f * (r.min[j] + r.max[j]);
-      fold_shift(c, layer, block, obs, z);
-    }
-    const std::vector<float> a = group_max(c, site, obs.absmax(first));
-    const quant::ChannelStats range = group_ranges(c, site, obs.range(first));
-    const SiteLoss loss = site == ActivationSite::AttnInput ? options.qkv_loss : default_loss(site);
-    const SiteError error(c, block, site, obs.samples(), loss, spec.weights);
-    ThresholdSearch search;
-    search.site = site;
-    search.thresholds = threshold_grid(a, options.candidates);
-    double best = INFINITY;
-    for (float t : search.thresholds) {
-      const double e = error(composite_params(spec.activations, range, a, t));
-      search.errors.push_back(e);
-      if (e < best) {
-        best = e;
-        search.best = t;
+      model::LayerWeights shifted_block = block;
+      SiteObservation shifted_obs = obs;
+      fold_shift(c, layer, shifted_block, shifted_obs, z);
+      ThresholdSearch shifted = search_threshold(options, c, shifted_block, shifted_obs, spec);
+      if (options.shift == OsPlusShift::On || shifted.best_error < search.best_error) {
+        shifted.shifted = true;
+        search = std::move(shifted);
+        block = std::move(shifted_block);
+        obs = std::move(shifted_obs);
       }
     }
     if (search.thresholds.empty()) {  // an all-zero site: nothing to scale
       input = static_rtn(c, layer, block, obs, spec.activations);
       continue;
     }
+    const std::vector<float> a = group_max(c, site, obs.absmax(options.first_windows));
     std::vector<float> s(a.size());
     for (size_t j = 0; j < a.size(); ++j) s[j] = std::max(1.0f, a[j] / search.best);
     fold_scale(c, layer, block, obs, s);
@@ -110,6 +136,47 @@ BlockInputs osplus_block(const OsPlusOptions& options, const model::ModelConfig&
     if (searches) searches->push_back(std::move(search));
   }
   return inputs;
+}
+
+namespace {
+
+class OsPlus final : public FoldingMethod {
+ public:
+  OsPlus(const OsPlusOptions& options, int64_t sample_tokens)
+      : FoldingMethod(sample_tokens), options_(options) {}
+  std::string_view name() const override { return "osplus"; }
+
+ protected:
+  BlockInputs fold(const model::ModelConfig& c, int layer, model::LayerWeights& block,
+                   BlockObservation& observation, const BlockSpecs& specs) override {
+    return osplus_block(options_, c, layer, block, observation, specs);
+  }
+
+ private:
+  OsPlusOptions options_;
+};
+
+}  // namespace
+
+std::unique_ptr<Method> make_osplus(const nlohmann::json& h, const std::string& where) {
+  check_hyperparameters(h, where, "osplus",
+                        {"first_windows", "candidates", "shift", "migrate_o_proj", "qkv_loss",
+                         "sample_tokens"});
+  OsPlusOptions o;
+  o.first_windows = int(integer_hyperparameter(h, where, "first_windows", 0, 0, 1 << 20));
+  o.candidates = int(integer_hyperparameter(h, where, "candidates", o.candidates, 1, 10000));
+  if (h.contains("shift")) {
+    const nlohmann::json& v = h["shift"];
+    if (v.is_boolean()) o.shift = v.get<bool>() ? OsPlusShift::On : OsPlusShift::Off;
+    else if (v == "auto") o.shift = OsPlusShift::Auto;
+    else fail("{}.shift: expected true, false or \"auto\", got {}", where, v.dump());
+  }
+  o.migrate_o_proj = bool_hyperparameter(h, where, "migrate_o_proj", o.migrate_o_proj);
+  o.qkv_loss = string_hyperparameter(h, where, "qkv_loss", "attention", {"attention", "linear"}) ==
+                       "attention"
+                   ? SiteLoss::Attention
+                   : SiteLoss::Linear;
+  return std::make_unique<OsPlus>(o, sample_tokens_hyperparameter(h, where));
 }
 
 }  // namespace bitfold::methods

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "core/error.h"
+#include "methods/folding_method.h"
 
 namespace bitfold::methods {
 
@@ -61,11 +62,48 @@ BlockInputs outliertune_block(const OutlierTuneOptions& options, const model::Mo
         if (std::fabs(v) < options.shift_threshold * zmax) v = 0;
       fold_shift(c, layer, block, obs, z);
     }
+    // The released code clips only the statistics of its static (norm-fed) sites; the static
+    // variant's o_proj / down_proj steps cover their whole range (down_proj's outlier channels
+    // are what a clip there would cut).
+    const float clip = norm_fed(site) ? options.window_clip : 1.0f;
     const quant::QuantParams steps =
-        fit_site_steps(c, site, spec.activations, obs.window_clipped_range(options.window_clip));
+        fit_site_steps(c, site, spec.activations, obs.window_clipped_range(clip));
     input = fold_input_steps(c, layer, block, obs, steps);
   }
   return inputs;
+}
+
+namespace {
+
+class OutlierTune final : public FoldingMethod {
+ public:
+  explicit OutlierTune(const OutlierTuneOptions& options)
+      : FoldingMethod(1), options_(options) {}  // statistics only: no samples needed
+  std::string_view name() const override { return "outliertune"; }
+
+ protected:
+  BlockInputs fold(const model::ModelConfig& c, int layer, model::LayerWeights& block,
+                   BlockObservation& observation, const BlockSpecs& specs) override {
+    return outliertune_block(options_, c, layer, block, observation, specs);
+  }
+
+ private:
+  OutlierTuneOptions options_;
+};
+
+}  // namespace
+
+std::unique_ptr<Method> make_outliertune(const nlohmann::json& h, const std::string& where) {
+  check_hyperparameters(h, where, "outliertune",
+                        {"variant", "window_clip", "symmetrize", "shift_threshold"});
+  OutlierTuneOptions o;
+  o.fully_static =
+      string_hyperparameter(h, where, "variant", "faithful", {"faithful", "static"}) == "static";
+  o.window_clip = float(number_hyperparameter(h, where, "window_clip", o.window_clip, 1e-6, 1));
+  o.symmetrize = bool_hyperparameter(h, where, "symmetrize", o.symmetrize);
+  o.shift_threshold =
+      float(number_hyperparameter(h, where, "shift_threshold", o.shift_threshold, 0, 0.999999));
+  return std::make_unique<OutlierTune>(o);
 }
 
 }  // namespace bitfold::methods

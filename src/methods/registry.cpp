@@ -1,6 +1,9 @@
 // The methods bitfold implements, by the name a recipe gives. Adding a method is adding a row.
 #include "core/error.h"
+#include "methods/mergequant.h"
 #include "methods/method.h"
+#include "methods/osplus.h"
+#include "methods/outliertune.h"
 
 namespace bitfold::methods {
 
@@ -9,6 +12,12 @@ const std::vector<MethodEntry>& registered_methods() {
       {"rtn", "round to nearest: no transform, steps from calibration ranges", make_rtn},
       {"smoothquant", "SmoothQuant: migrate activation ranges into the weights (alpha)",
        make_smoothquant},
+      {"osplus", "Outlier Suppression+: channel shift and searched scaling, folded", make_osplus},
+      {"outliertune", "OutlierTune: symmetrization and pre-executed static per-channel steps",
+       make_outliertune},
+      {"mergequant",
+       "MergeQuant: static per-channel steps migrated into producers, channel splits, clipping",
+       make_mergequant},
   };
   return methods;
 }

@@ -40,6 +40,13 @@ void block_norm(const Tensor& x, const Tensor& gamma, const Tensor& bias, const 
 void apply(const Linear& layer, const Tensor& x, Tensor& y) {
   if (layer.quantized) ops::quantized_linear(x, *layer.quantized, y);
   else ops::linear(x, layer.weight, layer.bias, y);
+  if (layer.low_rank_a.defined()) {  // the rank-r side path: y += (x Aᵀ) Bᵀ
+    Tensor ax = Tensor::empty({x.dim(0), layer.low_rank_a.dim(0)}, DType::F32, x.device());
+    Tensor bax = Tensor::empty(y.shape(), DType::F32, y.device());
+    ops::linear(x, layer.low_rank_a, Tensor(), ax);
+    ops::linear(ax, layer.low_rank_b, Tensor(), bax);
+    ops::add_inplace(y, bax);
+  }
 }
 
 // Rounds freshly written cache rows onto the KV grid, in place.

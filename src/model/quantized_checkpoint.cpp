@@ -212,7 +212,27 @@ class Reader {
   std::set<std::string> used_;
 };
 
+// The optional rank-r side path of a linear (metadata "low_rank": r).
+void read_low_rank(Reader& r, const json& m, const std::string& name, const std::string& at,
+                   int64_t N, int64_t K, Linear& linear) {
+  if (!m.contains("low_rank")) return;
+  if (!m["low_rank"].is_number_integer() || m["low_rank"].get<int64_t>() < 1 ||
+      m["low_rank"].get<int64_t>() > std::min(N, K))
+    fail("{}.low_rank: {} is not a rank in [1, {}]", at, m["low_rank"].dump(), std::min(N, K));
+  const int64_t rank = m["low_rank"].get<int64_t>();
+  linear.low_rank_a = r.floats(name + ".low_rank_a", {rank, K}, "the low-rank path's A");
+  linear.low_rank_b = r.floats(name + ".low_rank_b", {N, rank}, "the low-rank path's B");
+}
+
+Linear read_linear_body(Reader& r, const std::string& name, int64_t N, int64_t K);
+
 Linear read_linear(Reader& r, const std::string& name, int64_t N, int64_t K) {
+  Linear linear = read_linear_body(r, name, N, K);
+  read_low_rank(r, r.layer_meta(name), name, r.meta_path() + ": layers." + name, N, K, linear);
+  return linear;
+}
+
+Linear read_linear_body(Reader& r, const std::string& name, int64_t N, int64_t K) {
   const json& m = r.layer_meta(name);
   const std::string at = r.meta_path() + ": layers." + name;
   if (!m.contains("shape") || m["shape"] != json::array({N, K}))
@@ -275,6 +295,54 @@ Linear read_linear(Reader& r, const std::string& name, int64_t N, int64_t K) {
   return linear;
 }
 
+// The widths and extras of one block's folds ("model.layers.L.folds" in the metadata; absent:
+// none, every width from config.json).
+struct BlockFolds {
+  int64_t attn_channels = 0, mlp_channels = 0, mlp_width = 0;
+  bool attn_norm_bias = false, mlp_norm_bias = false;
+};
+
+BlockFolds read_folds(Reader& r, const std::string& block, const ModelConfig& c) {
+  BlockFolds f{c.dim, c.dim, c.hidden_dim, false, false};
+  const std::string name = block + ".folds";
+  if (!r.has_layer(name)) return f;
+  const json& m = r.layer_meta(name);
+  const std::string at = r.meta_path() + ": layers." + name;
+  for (const auto& [key, value] : m.items()) {
+    int64_t* width = key == "attn_channels" ? &f.attn_channels
+                     : key == "mlp_channels" ? &f.mlp_channels
+                     : key == "mlp_width"    ? &f.mlp_width
+                                             : nullptr;
+    if (width) {
+      const int64_t least = key == "mlp_width" ? c.hidden_dim : c.dim;
+      if (!value.is_number_integer() || value.get<int64_t>() < least ||
+          value.get<int64_t>() > (int64_t(1) << 30))
+        fail("{}.{}: {} is not a width of at least {}", at, key, value.dump(), least);
+      *width = value.get<int64_t>();
+    } else if (key == "attn_norm_bias" || key == "mlp_norm_bias") {
+      if (!value.is_boolean()) fail("{}.{}: expected true or false", at, key);
+      (key == "attn_norm_bias" ? f.attn_norm_bias : f.mlp_norm_bias) = value.get<bool>();
+    } else {
+      fail("{}: unknown key '{}'", at, key);
+    }
+  }
+  return f;
+}
+
+// A norm's folded bias and channel map: the map when its output is wider than dim, each entry a
+// channel of x.
+void read_norm_extras(Reader& r, const std::string& norm, int64_t channels, bool has_bias,
+                      int64_t dim, Tensor& bias, Tensor& map) {
+  if (has_bias) bias = r.floats(norm + ".bias", {channels}, "a folded norm bias");
+  if (channels == dim) return;
+  const std::vector<int32_t> v = r.i32_values(norm + ".channels", {channels}, "a norm's channel map");
+  for (size_t k = 0; k < v.size(); ++k)
+    if (v[k] < 0 || v[k] >= dim)
+      fail("{}: tensor {}.channels: entry {} is {}, outside [0, {})", r.where(), norm, k, v[k], dim);
+  map = Tensor::empty({channels}, DType::I32);
+  std::copy(v.begin(), v.end(), map.data<int32_t>());
+}
+
 // ---- writing ----------------------------------------------------------------------------------
 
 class Writer {
@@ -283,6 +351,16 @@ class Writer {
   void exact(const std::string& name, Tensor t) { tensors_.emplace_back(name, std::move(t)); }
 
   json linear(const std::string& name, const Linear& l) {
+    json m = linear_body(name, l);
+    if (l.low_rank_a.defined()) {
+      m["low_rank"] = l.low_rank_a.dim(0);
+      floats(name + ".low_rank_a", l.low_rank_a);
+      floats(name + ".low_rank_b", l.low_rank_b);
+    }
+    return m;
+  }
+
+  json linear_body(const std::string& name, const Linear& l) {
     json m = {{"shape", {l.out_features(), l.in_features()}}};
     if (!l.quantized) {
       BITFOLD_CHECK(l.weight.defined(), "{}: neither weights nor a quantized layer", name);
@@ -408,6 +486,23 @@ void write_quantized_checkpoint(const LlamaWeights& weights, const fs::path& out
     const std::string block = fmt::format("model.layers.{}", l);
     w.floats(block + ".input_layernorm.weight", b.attn_norm);
     w.floats(block + ".post_attention_layernorm.weight", b.ffn_norm);
+    // Folded transforms (docs/transforms.md): norm biases, channel maps, a wider MLP.
+    json folds = json::object();
+    const auto norm_extras = [&](const std::string& norm, const char* key, const Tensor& bias,
+                                 const Tensor& channels, const Tensor& gamma) {
+      if (channels.defined()) {
+        folds[std::string(key) + "_channels"] = gamma.numel();
+        w.exact(block + "." + norm + ".channels", channels.clone());
+      }
+      if (bias.defined()) {
+        folds[std::string(key) + "_norm_bias"] = true;
+        w.floats(block + "." + norm + ".bias", bias);
+      }
+    };
+    norm_extras("input_layernorm", "attn", b.attn_norm_bias, b.attn_norm_channels, b.attn_norm);
+    norm_extras("post_attention_layernorm", "mlp", b.ffn_norm_bias, b.ffn_norm_channels, b.ffn_norm);
+    if (b.gate.out_features() != c.hidden_dim) folds["mlp_width"] = b.gate.out_features();
+    if (!folds.empty()) layers[block + ".folds"] = folds;
     if (b.kv_quant) layers[block + ".self_attn.kv_cache"] = w.kv(block + ".self_attn", *b.kv_quant, c.kv_dim());
   }
   for_each_linear(weights, [&](const std::string& name, const Linear& l) { layers[name] = w.linear(name, l); });
@@ -442,12 +537,19 @@ LlamaWeights load_quantized_checkpoint(const fs::path& dir) {
   w.config = read_hf_config(dir / "config.json");
   const ModelConfig& c = w.config;
   w.layers.resize(size_t(c.n_layers));
+  std::vector<BlockFolds> widths(size_t(c.n_layers));
   w.token_embedding = r.floats("model.embed_tokens.weight", {c.vocab_size, c.dim}, "the embedding");
   for (int l = 0; l < c.n_layers; ++l) {
     LayerWeights& b = w.layers[size_t(l)];
     const std::string block = fmt::format("model.layers.{}", l);
-    b.attn_norm = r.floats(block + ".input_layernorm.weight", {c.dim}, "a norm");
-    b.ffn_norm = r.floats(block + ".post_attention_layernorm.weight", {c.dim}, "a norm");
+    const BlockFolds f = read_folds(r, block, c);
+    widths[size_t(l)] = f;
+    b.attn_norm = r.floats(block + ".input_layernorm.weight", {f.attn_channels}, "a norm");
+    b.ffn_norm = r.floats(block + ".post_attention_layernorm.weight", {f.mlp_channels}, "a norm");
+    read_norm_extras(r, block + ".input_layernorm", f.attn_channels, f.attn_norm_bias, c.dim,
+                     b.attn_norm_bias, b.attn_norm_channels);
+    read_norm_extras(r, block + ".post_attention_layernorm", f.mlp_channels, f.mlp_norm_bias,
+                     c.dim, b.ffn_norm_bias, b.ffn_norm_channels);
     const std::string kv_name = block + ".self_attn.kv_cache";
     if (r.has_layer(kv_name)) {
       const std::string at = r.meta_path() + ": layers." + kv_name;
@@ -476,12 +578,14 @@ LlamaWeights load_quantized_checkpoint(const fs::path& dir) {
   }
   for_each_linear(w, [&](const std::string& name, Linear& l) {
     int64_t N = 0, K = 0;
-    const std::string local = name.substr(name.find('.', std::string("model.layers.").size()) + 1);
-    if (local == "self_attn.q_proj") { N = c.q_dim(); K = c.dim; }
-    else if (local == "self_attn.k_proj" || local == "self_attn.v_proj") { N = c.kv_dim(); K = c.dim; }
+    const size_t dot = name.find('.', std::string("model.layers.").size());
+    const BlockFolds& f = widths[size_t(std::stoi(name.substr(13, dot - 13)))];
+    const std::string local = name.substr(dot + 1);
+    if (local == "self_attn.q_proj") { N = c.q_dim(); K = f.attn_channels; }
+    else if (local == "self_attn.k_proj" || local == "self_attn.v_proj") { N = c.kv_dim(); K = f.attn_channels; }
     else if (local == "self_attn.o_proj") { N = c.dim; K = c.q_dim(); }
-    else if (local == "mlp.down_proj") { N = c.dim; K = c.hidden_dim; }
-    else { N = c.hidden_dim; K = c.dim; }
+    else if (local == "mlp.down_proj") { N = c.dim; K = f.mlp_width; }
+    else { N = f.mlp_width; K = f.mlp_channels; }
     l = read_linear(r, name, N, K);
   });
   w.final_norm = r.floats("model.norm.weight", {c.dim}, "the final norm");

@@ -20,6 +20,9 @@ struct Linear {
   // Set: the forward runs this layer through the integer engine (ops::quantized_linear) and
   // ignores `weight` and `bias` (the quantized layer carries its own bias).
   std::shared_ptr<const quant::QuantizedLinear> quantized;
+  // Optional rank-r side path (MergeQuant's low-rank compensation of the rounding error):
+  // y += (x Aᵀ) Bᵀ with A [r, in], B [out, r], in F32 beside the (quantized) GEMM. Undefined: none.
+  Tensor low_rank_a, low_rank_b;
 
   int64_t out_features() const { return weight.defined() ? weight.dim(0) : quantized->out_features(); }
   int64_t in_features() const { return weight.defined() ? weight.dim(1) : quantized->in_features(); }
