@@ -118,7 +118,7 @@ const Format kFormats[] = {
 
 struct Options {
   std::set<std::string> models{"7b", "13b", "70b"}, layers{"qkv", "o", "gate_up", "down"}, formats;
-  std::vector<int64_t> ms{1, 4, 16, 64, 256, 1024, 4096, 8192};
+  std::vector<int64_t> ms{1, 4, 8, 16, 64, 256, 1024, 4096, 8192};
   bool btc = true, variants = true, check = true, quick = false, probe = true;
   std::string emit_table, command;
 };
@@ -350,7 +350,7 @@ int main(int argc, char** argv) {
     if (a == "--quick") {
       opt.quick = true;
       opt.models = {"7b"};
-      opt.ms = {1, 16, 256, 4096, 8192};
+      opt.ms = {1, 4, 16, 256, 4096, 8192};
       opt.variants = false;
     } else if (a == "--models") {
       opt.models.clear();
@@ -401,7 +401,8 @@ int main(int argc, char** argv) {
   std::printf("- peers: `fp16` = cublasGemmEx FP16 in/out, FP32 accumulation (CUBLAS_COMPUTE_32F); `int8-lt` = "
               "cuBLASLt int8 -> int32, no epilogue; `fp8-lt` = cuBLASLt e4m3 -> FP16, FP32 accumulation.\n");
   std::printf("- ours: FP16 output y = acc * w_scale[n] (the epilogue included in the time). Routes: decode "
-              "(split-K mma.sync on streamed packed weights), wgmma128/256 (token tile), unpack+lt (unpack "
+              "(default decode kernel: bulk-copy ring + mma.sync where it fits, M <= 32; variants: decode-direct, "
+              "decode-async = the earlier register / cp.async kernels, decode-staged = split-K skeleton), wgmma128/256 (token tile), unpack+lt (unpack "
               "pre-pass + cuBLASLt int8 + epilogue kernel), int8-lt+epi (W8A8 rows + epilogue kernel), btc "
               "(bit-planes, b1 mma). Route (a) timings do not depend on q: W6A8 = W6A6, W4A8 = W4A4.\n");
   std::printf("- GB/s = (weight + activation + output bytes) / time; weight TB/s = weight bytes / time.\n\n");
@@ -597,12 +598,18 @@ int main(int argc, char** argv) {
               gemm_decode(ctx, FragWeight{fragd[p][size_t(i % cf)], p, n, k, FragOrder::Decode}, x, e, nullptr);
             });
           if (m <= 8 && opt.variants)
+            measure("decode-direct", Route::Count, cf, xb8, [&](const Epilogue& e, int i) {
+              DecodeTuning tu;
+              tu.kernel = DecodeKernel::Direct;
+              gemm_decode(ctx, FragWeight{fragd[p][size_t(i % cf)], p, n, k, FragOrder::Decode}, x, e, nullptr, tu);
+            });
+          if (m <= 8 && opt.variants)
             measure("decode-async", Route::Count, cf, xb8, [&](const Epilogue& e, int i) {
               DecodeTuning tu;
               tu.kernel = DecodeKernel::Async;
               gemm_decode(ctx, FragWeight{fragd[p][size_t(i % cf)], p, n, k, FragOrder::Decode}, x, e, nullptr, tu);
             });
-          if (m <= 8 && opt.variants)
+          if (m <= 64 && opt.variants)
             measure("decode-staged", Route::Count, cf, xb8, [&](const Epilogue& e, int i) {
               DecodeTuning tu;
               tu.kernel = DecodeKernel::Staged;
