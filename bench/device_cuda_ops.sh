@@ -13,7 +13,9 @@ start=$(date +%s)
 stamp() { echo "[$(( $(date +%s) - start ))s] $*" | tee -a "$OUT/steps.log"; }
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm,clocks.mem,power.draw,temperature.gpu --format=csv > "$OUT/steps.log" 2>&1
 stamp "configure"
-cmake -S . -B build -G Ninja -DBITFOLD_WERROR=ON > "$OUT/build.log" 2>&1 || { stamp "configure FAILED"; tail -40 "$OUT/build.log"; exit 1; }
+# WERROR off here: the device image's GCC 13 reports a -Warray-bounds false positive in
+# src/quant/quantizer.cpp (std::vector = {x}); CI and the development machine build with it on.
+cmake -S . -B build -G Ninja -DBITFOLD_WERROR=OFF > "$OUT/build.log" 2>&1 || { stamp "configure FAILED"; tail -40 "$OUT/build.log"; exit 1; }
 stamp "build"
 cmake --build build -j16 >> "$OUT/build.log" 2>&1 || { stamp "build FAILED"; grep -B2 -A8 -E "error|FAILED" "$OUT/build.log" | head -60; exit 1; }
 stamp "tests"
@@ -23,9 +25,11 @@ for t in $tests; do
   timeout 150 ./build/tests/test_kernels --gtest_filter="$t" >> "$OUT/tests.log" 2>&1
   echo "kernels $t rc=$?" | tee -a "$OUT/steps.log"
 done
-timeout 120 ./build/tests/test_ops >> "$OUT/tests.log" 2>&1; echo "ops rc=$?" | tee -a "$OUT/steps.log"
-timeout 120 ./build/tests/test_model --gtest_filter='CudaForward*:ToDevice*' >> "$OUT/tests.log" 2>&1; echo "model gpu rc=$?" | tee -a "$OUT/steps.log"
-timeout 120 ./build/tests/test_cli >> "$OUT/tests.log" 2>&1; echo "cli rc=$?" | tee -a "$OUT/steps.log"
+if [[ ${TESTS:-all} == all ]]; then
+  timeout 120 ./build/tests/test_ops >> "$OUT/tests.log" 2>&1; echo "ops rc=$?" | tee -a "$OUT/steps.log"
+  timeout 120 ./build/tests/test_model --gtest_filter='CudaForward*:ToDevice*' >> "$OUT/tests.log" 2>&1; echo "model gpu rc=$?" | tee -a "$OUT/steps.log"
+  timeout 120 ./build/tests/test_cli >> "$OUT/tests.log" 2>&1; echo "cli rc=$?" | tee -a "$OUT/steps.log"
+fi
 grep -E "Failure|FAILED|want |differ|error|Expected|Which is|rel_diff" "$OUT/tests.log" | head -40
 stamp "bench $mode"
 case $mode in
@@ -34,6 +38,14 @@ case $mode in
 esac
 stamp "bench rc=$?"
 tail -3 "$OUT/bench.err" 2>/dev/null
+if [[ ${NCU:-0} == 1 ]]; then
+  stamp "ncu"
+  ncu_args="--clock-control none --section SpeedOfLight --section MemoryWorkloadAnalysis --section WarpStateStats --section SchedulerStats --section Occupancy --section LaunchStats"
+  { timeout 90 ncu $ncu_args -k regex:decode_bulk -c 1 ./build/bench/bench_kernels --models 7b --layers gate_up --m 1 --formats W4A4 --no-btc --no-check --no-variants --no-probe
+    timeout 90 ncu $ncu_args -k regex:decode_direct -c 1 ./build/bench/bench_kernels --models 7b --layers gate_up --m 1 --formats W4A4 --no-btc --no-check --variants --no-probe
+  } > "$OUT/ncu.txt" 2>&1
+  stamp "ncu rc=$?"
+fi
 if [[ $memcheck == memcheck ]]; then
   stamp "memcheck"
   { timeout 150 compute-sanitizer --tool memcheck --error-exitcode 3 ./build/tests/test_kernels --gtest_filter='Gpu*'

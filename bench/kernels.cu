@@ -597,6 +597,23 @@ int main(int argc, char** argv) {
             measure("decode", Route::Decode, cf, xb8, [&](const Epilogue& e, int i) {
               gemm_decode(ctx, FragWeight{fragd[p][size_t(i % cf)], p, n, k, FragOrder::Decode}, x, e, nullptr);
             });
+          // Bulk kernel configurations: warps per CTA, CTAs per SM, dp4a (M <= 8) or mma.
+          struct BulkVariant {
+            const char* label;
+            int warps, ctas, dp4a_max_m;
+          };
+          static const BulkVariant kBulkVariants[] = {
+              {"bulk-w8", 8, 1, 0},          {"bulk-w8x2", 8, 2, 0},          {"bulk-w16", 16, 1, 0},
+              {"bulk-w8-dp4a", 8, 1, 8},     {"bulk-w8x2-dp4a", 8, 2, 8},     {"bulk-w16-dp4a", 16, 1, 8}};
+          if (m <= 16 && opt.variants)
+            for (const BulkVariant& bv : kBulkVariants) {
+              if (bv.dp4a_max_m && m > 8) continue;
+              measure(std::string("decode-") + bv.label, Route::Count, cf, xb8, [&](const Epilogue& e, int i) {
+                DecodeTuning tu;
+                tu.bulk_warps = bv.warps, tu.bulk_ctas_per_sm = bv.ctas, tu.bulk_dp4a_max_m = bv.dp4a_max_m;
+                gemm_decode(ctx, FragWeight{fragd[p][size_t(i % cf)], p, n, k, FragOrder::Decode}, x, e, nullptr, tu);
+              });
+            }
           if (m <= 8 && opt.variants)
             measure("decode-direct", Route::Count, cf, xb8, [&](const Epilogue& e, int i) {
               DecodeTuning tu;

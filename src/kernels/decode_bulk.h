@@ -4,9 +4,22 @@
 
 namespace bitfold::kernels::detail {
 
+// How the kernel runs: warps per CTA (8 or 16), CTAs per SM (1 or 2, with 8 warps), and up to
+// which M the products use dp4a instead of mma.
+struct BulkConfig {
+  int warps = 8;
+  int ctas_per_sm = 1;
+  int dp4a_max_m = 0;
+};
+inline constexpr BulkConfig kBulkDefault{16, 1, 4};
+// The defaults overridden by the non-zero fields of `tuning` (bulk_warps, bulk_ctas_per_sm,
+// bulk_dp4a_max_m >= 0).
+BulkConfig bulk_config(const DecodeTuning& tuning, int64_t m);
+
 // Launches the kernel and returns true, or returns false without launching when the problem
 // does not fit it (M > 32, unaligned weights, or activations too large for shared memory beside
 // a ring of at least three stages); the caller then runs another decode kernel.
-bool launch_decode_bulk(const FragWeight& w, const Int8Act& x, const Epilogue& epi, Stream stream);
+bool launch_decode_bulk(const FragWeight& w, const Int8Act& x, const Epilogue& epi, Stream stream,
+                        const DecodeTuning& tuning);
 
 }  // namespace bitfold::kernels::detail

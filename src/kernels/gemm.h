@@ -90,6 +90,11 @@ enum class DecodeKernel : uint8_t { Bulk, Direct, Async, Staged };
 struct DecodeTuning {
   int ctas_per_sm = 4;  // staged kernel: split K over CTAs until the grid has this many per SM
   DecodeKernel kernel = DecodeKernel::Bulk;
+  // Bulk kernel variants (0 / -1: the measured default, decode_bulk.h): warps per CTA (8, 16),
+  // CTAs per SM (1, 2; 8 warps only), dp4a instead of mma up to this M (<= 8).
+  int bulk_warps = 0;
+  int bulk_ctas_per_sm = 0;
+  int bulk_dp4a_max_m = -1;
 };
 
 void gemm_decode(GemmContext& ctx, const FragWeight& w, const Int8Act& x, const Epilogue& epi,

@@ -356,7 +356,7 @@ template <int P>
 void run_decode(GemmContext& ctx, const FragWeight& w, const Int8Act& x, const Epilogue& epi,
                 Stream stream, const DecodeTuning& tuning) {
   using detail::Int8FragPolicy;
-  if (tuning.kernel == DecodeKernel::Bulk && detail::launch_decode_bulk(w, x, epi, stream)) return;
+  if (tuning.kernel == DecodeKernel::Bulk && detail::launch_decode_bulk(w, x, epi, stream, tuning)) return;
   // Where the bulk kernel does not fit (M > 32, activations too large for shared memory), the
   // kernels that were the default before it.
   if (x.m <= 8 && tuning.kernel == DecodeKernel::Async)

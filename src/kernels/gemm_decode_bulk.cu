@@ -32,13 +32,13 @@ namespace bitfold::kernels::detail {
 
 namespace {
 
-template <int P>
+// ~16 KB stages, at least one tile per warp.
+template <int P, int W>
 struct BulkShape {
   static constexpr int kTileBytes = 256 * P;
-  static constexpr int kTilesPerStage = 16384 / kTileBytes;  // p = 2..8: 32, 21, 16, 10, 8
+  static constexpr int kTilesPerStage = std::max(W, 16384 / kTileBytes);  // W = 8: 32, 21, 16, 10, 8
   static constexpr int kStageBytes = kTilesPerStage * kTileBytes;
 };
-constexpr int kWarps = 8, kThreads = 32 * kWarps;
 constexpr int kMaxStages = 8, kMinStages = 3;
 constexpr int kHeaderBytes = 256;  // mbarriers (64 B) and sum_k x per token (128 B)
 
@@ -57,9 +57,21 @@ struct BulkParams {
   Epilogue epi;
 };
 
-template <int P, int NB>
-__global__ void __launch_bounds__(kThreads, 1) decode_bulk_kernel(const BulkParams p) {
-  using S = BulkShape<P>;
+// d = a · b + c over four byte lanes, a unsigned (offset-binary weights), b signed (activations).
+__device__ __forceinline__ int dp4a_us(uint32_t a, uint32_t b, int c) {
+  int d;
+  asm("dp4a.u32.s32 %0, %1, %2, %3;" : "=r"(d) : "r"(a), "r"(b), "r"(c));
+  return d;
+}
+
+// P: weight bits; NB: blocks of 8 tokens (mma) ; W: warps per CTA; DP4A: the products by dp4a
+// (NB = 1 only: each lane multiplies its unpacked codes with the activations of every token)
+// instead of mma.m16n8k32.
+template <int P, int NB, int W, bool DP4A>
+__global__ void __launch_bounds__(32 * W, 1) decode_bulk_kernel(const BulkParams p) {
+  static_assert(!DP4A || NB == 1);
+  constexpr int kWarps = W, kThreads = 32 * W;
+  using S = BulkShape<P, W>;
   constexpr int TB = S::kTileBytes, TPS = S::kTilesPerStage;
   extern __shared__ __align__(128) uint8_t smem[];
   uint64_t* bars = reinterpret_cast<uint64_t*>(smem);
@@ -117,23 +129,47 @@ __global__ void __launch_bounds__(kThreads, 1) decode_bulk_kernel(const BulkPara
     if (lane == 0) sx[row] = s;
   }  // sx is read after the first stage's barrier
 
+  // mma: accumulator fragments, two chains (even / odd k32 steps). dp4a: per token, one sum per
+  // unpacked register r (rows g + 8 (r & 1)) over this lane's quarter of k.
   int acc[NB][2][4];
+  int dacc[8][4];
 #pragma unroll
   for (int b = 0; b < NB; ++b)
 #pragma unroll
     for (int c = 0; c < 2; ++c)
 #pragma unroll
       for (int r = 0; r < 4; ++r) acc[b][c][r] = 0;
-  // Adds this warp's partial sums for local row tile `lr` into its slot and clears them.
+#pragma unroll
+  for (int t = 0; t < 8; ++t)
+#pragma unroll
+    for (int r = 0; r < 4; ++r) dacc[t][r] = 0;
+  // Adds this warp's partial sums for local row tile `lr` into its slot ([b][r][lane]: the mma
+  // accumulator layout, row 16 rt + g + 8 (r >> 1), token 8 b + 2 tq + (r & 1)) and clears them.
   auto flush = [&](int lr) {
-    int* cell = red + (lr % p.slots) * NB * 128 + lane;
+    int* cell = red + (lr % p.slots) * NB * 128;
+    if constexpr (DP4A) {
 #pragma unroll
-    for (int b = 0; b < NB; ++b)
+      for (int t = 0; t < 8; ++t) {
+        if (t >= p.m) break;  // uniform
 #pragma unroll
-      for (int r = 0; r < 4; ++r) {
-        if (8 * b + 2 * tq + (r & 1) < p.m) atomicAdd(cell + (b * 4 + r) * 32, acc[b][0][r] + acc[b][1][r]);
-        acc[b][0][r] = acc[b][1][r] = 0;
+        for (int h = 0; h < 2; ++h) {
+          int v = dacc[t][h] + dacc[t][h + 2];
+          v += __shfl_xor_sync(0xffffffffu, v, 1);
+          v += __shfl_xor_sync(0xffffffffu, v, 2);
+          if (tq == 0) atomicAdd(cell + (2 * h + (t & 1)) * 32 + 4 * g + (t >> 1), v);
+        }
+#pragma unroll
+        for (int r = 0; r < 4; ++r) dacc[t][r] = 0;
       }
+    } else {
+#pragma unroll
+      for (int b = 0; b < NB; ++b)
+#pragma unroll
+        for (int r = 0; r < 4; ++r) {
+          if (8 * b + 2 * tq + (r & 1) < p.m) atomicAdd(cell + (b * 4 + r) * 32 + lane, acc[b][0][r] + acc[b][1][r]);
+          acc[b][0][r] = acc[b][1][r] = 0;
+        }
+    }
   };
 
   int emitted = 0;  // local row tiles already written
@@ -149,6 +185,26 @@ __global__ void __launch_bounds__(kThreads, 1) decode_bulk_kernel(const BulkPara
         if (lr != cur) flush(cur), cur = lr;
         FragData<P> fd;
         load_frag<P, false>(stage + j * TB, lane, fd);
+        if constexpr (DP4A) {
+          // Lane (g, tq) holds rows g, g + 8 at k = 32 tq + [0, 32) (decode order): the same 32
+          // activation bytes for every g, one broadcast load pair per token.
+          uint32_t a[16];
+#pragma unroll
+          for (int u = 0; u < 16; ++u) a[u] = unpack_unit_u<P>(fd, u);
+#pragma unroll
+          for (int t = 0; t < 8; ++t) {
+            if (t >= p.m) break;  // uniform
+            const uint8_t* xp = xs + t * p.xs_ld + kt * 128 + 32 * tq;
+            const uint4 lo = *reinterpret_cast<const uint4*>(xp);
+            const uint4 hi = *reinterpret_cast<const uint4*>(xp + 16);
+            const uint32_t xv[8] = {lo.x, lo.y, lo.z, lo.w, hi.x, hi.y, hi.z, hi.w};
+#pragma unroll
+            for (int u = 0; u < 16; ++u) {
+              const int k32 = u >> 2, r = u & 3;
+              dacc[t][r] = dp4a_us(a[u], xv[2 * k32 + (r >> 1)], dacc[t][r]);
+            }
+          }
+        } else {
         uint32_t xw[NB][8];
 #pragma unroll
         for (int b = 0; b < NB; ++b) {
@@ -171,6 +227,7 @@ __global__ void __launch_bounds__(kThreads, 1) decode_bulk_kernel(const BulkPara
           for (int r = 0; r < 4; ++r) a[r] = unpack_unit_u<P>(fd, 4 * k32 + r);
 #pragma unroll
           for (int b = 0; b < NB; ++b) mma_u8s8(acc[b][k32 & 1], a, xw[b][2 * k32], xw[b][2 * k32 + 1]);
+        }
         }
         kt += kWarps;
         while (kt >= p.k_tiles) kt -= p.k_tiles, ++lr;
@@ -207,9 +264,19 @@ int smem_optin() {
   return bytes;
 }
 
-template <int P, int NB>
-bool launch(const FragWeight& w, const Int8Act& x, const Epilogue& epi, Stream stream) {
-  using S = BulkShape<P>;
+int smem_per_sm() {
+  static const int bytes = [] {
+    int device = 0, v = 0;
+    BITFOLD_CUDA_CHECK(cudaGetDevice(&device));
+    BITFOLD_CUDA_CHECK(cudaDeviceGetAttribute(&v, cudaDevAttrMaxSharedMemoryPerMultiprocessor, device));
+    return v;
+  }();
+  return bytes;
+}
+
+template <int P, int NB, int W, bool DP4A>
+bool launch(const FragWeight& w, const Int8Act& x, const Epilogue& epi, Stream stream, int ctas_per_sm) {
+  using S = BulkShape<P, W>;
   BulkParams p{};
   p.w = w.data;
   p.k_tiles = int(ceil_div(w.k, 128));
@@ -224,40 +291,60 @@ bool launch(const FragWeight& w, const Int8Act& x, const Epilogue& epi, Stream s
   p.slots = std::min(S::kTilesPerStage, (S::kTilesPerStage - 1) / p.k_tiles + 2);
   p.red_bytes = int(round_up(int64_t(p.slots) * NB * 128 * 4, 128));
   const int64_t fixed = kHeaderBytes + p.red_bytes + int64_t(p.m) * p.xs_ld;
-  const int64_t room = int64_t(smem_optin()) - fixed;
+  // Shared memory per CTA: what the SM has for `ctas_per_sm` of them (1 KB per CTA is reserved).
+  const int64_t budget = std::min<int64_t>(smem_optin(), smem_per_sm() / ctas_per_sm - 1024);
+  const int64_t room = budget - fixed;
   p.stages = int(std::min<int64_t>(kMaxStages, room / S::kStageBytes));
   if (p.stages < kMinStages) return false;
   const int smem = int(fixed + int64_t(p.stages) * S::kStageBytes);
-  auto* kernel = decode_bulk_kernel<P, NB>;
+  auto* kernel = decode_bulk_kernel<P, NB, W, DP4A>;
   static int configured = 0;  // per instantiation
   if (smem > configured) {
     BITFOLD_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
     configured = smem;
   }
-  const int grid = std::min(p.row_tiles, sm_count());
-  kernel<<<unsigned(grid), kThreads, smem, stream>>>(p);
+  const int grid = std::min(p.row_tiles, ctas_per_sm * sm_count());
+  kernel<<<unsigned(grid), 32 * W, smem, stream>>>(p);
   BITFOLD_CUDA_LAUNCH_CHECK();
   return true;
 }
 
+template <int P, int W>
+bool launch_w(const FragWeight& w, const Int8Act& x, const Epilogue& epi, Stream stream, const BulkConfig& c) {
+  if (x.m <= c.dp4a_max_m && x.m <= 8) return launch<P, 1, W, true>(w, x, epi, stream, c.ctas_per_sm);
+  if (x.m <= 8) return launch<P, 1, W, false>(w, x, epi, stream, c.ctas_per_sm);
+  if (x.m <= 16) return launch<P, 2, W, false>(w, x, epi, stream, c.ctas_per_sm);
+  return launch<P, 4, W, false>(w, x, epi, stream, c.ctas_per_sm);
+}
+
 template <int P>
-bool launch_p(const FragWeight& w, const Int8Act& x, const Epilogue& epi, Stream stream) {
-  if (x.m <= 8) return launch<P, 1>(w, x, epi, stream);
-  if (x.m <= 16) return launch<P, 2>(w, x, epi, stream);
-  return launch<P, 4>(w, x, epi, stream);
+bool launch_p(const FragWeight& w, const Int8Act& x, const Epilogue& epi, Stream stream, const BulkConfig& c) {
+  return c.warps == 16 ? launch_w<P, 16>(w, x, epi, stream, c) : launch_w<P, 8>(w, x, epi, stream, c);
 }
 
 }  // namespace
 
-bool launch_decode_bulk(const FragWeight& w, const Int8Act& x, const Epilogue& epi, Stream stream) {
+BulkConfig bulk_config(const DecodeTuning& t, int64_t m) {
+  BulkConfig c = kBulkDefault;
+  (void)m;
+  if (t.bulk_warps) c.warps = t.bulk_warps;
+  if (t.bulk_ctas_per_sm) c.ctas_per_sm = t.bulk_ctas_per_sm;
+  if (t.bulk_dp4a_max_m >= 0) c.dp4a_max_m = t.bulk_dp4a_max_m;
+  if (c.warps == 16) c.ctas_per_sm = 1;  // two CTAs of 512 threads do not fit the register file
+  return c;
+}
+
+bool launch_decode_bulk(const FragWeight& w, const Int8Act& x, const Epilogue& epi, Stream stream,
+                        const DecodeTuning& tuning) {
   if (x.m < 1 || x.m > 32 || reinterpret_cast<uintptr_t>(w.data) % 16 != 0) return false;
   if (ceil_div(w.n, 16) >= (int64_t(1) << 31) / std::max<int64_t>(1, ceil_div(w.k, 128))) return false;
+  const BulkConfig c = bulk_config(tuning, x.m);
   switch (w.bits) {
-    case 2: return launch_p<2>(w, x, epi, stream);
-    case 3: return launch_p<3>(w, x, epi, stream);
-    case 4: return launch_p<4>(w, x, epi, stream);
-    case 6: return launch_p<6>(w, x, epi, stream);
-    case 8: return launch_p<8>(w, x, epi, stream);
+    case 2: return launch_p<2>(w, x, epi, stream, c);
+    case 3: return launch_p<3>(w, x, epi, stream, c);
+    case 4: return launch_p<4>(w, x, epi, stream, c);
+    case 6: return launch_p<6>(w, x, epi, stream, c);
+    case 8: return launch_p<8>(w, x, epi, stream, c);
     default: return false;
   }
 }

@@ -242,6 +242,19 @@ TEST_F(GpuGemm, DecodeMatchesReference) {
       gemm_decode(*ctx_, f.view(c.p, c.n, c.k), pr.act(), make_epilogue(pr, again), nullptr, tu);
       check_outputs(pr, again);
     }
+    // Every configuration of the bulk kernel: warps per CTA, CTAs per SM, dp4a or mma products.
+    for (const auto& [warps, ctas, dp4a] : {std::tuple<int, int, int>{8, 1, 0}, {8, 2, 0}, {16, 1, 0},
+                                           {8, 1, 8}, {8, 2, 8}, {16, 1, 8}}) {
+      DecodeTuning tu;
+      tu.bulk_warps = warps, tu.bulk_ctas_per_sm = ctas, tu.bulk_dp4a_max_m = dp4a;
+      Outputs again(c.m, c.n, true);
+      gemm_decode(*ctx_, f.view(c.p, c.n, c.k), pr.act(), make_epilogue(pr, again), nullptr, tu);
+      check_outputs(pr, again);
+      if (HasFailure()) {
+        ADD_FAILURE() << "bulk kernel with " << warps << " warps, " << ctas << " CTAs per SM, dp4a up to M = " << dp4a;
+        return;
+      }
+    }
     if (HasFailure()) return;
   }
 }
