@@ -34,7 +34,7 @@ grep -E "Failure|FAILED|want |differ|error|Expected|Which is|rel_diff" "$OUT/tes
 stamp "bench $mode"
 case $mode in
   decode) timeout 240 ./build/bench/bench_kernels --m 1,4,8,16,32 --no-probe --no-btc > "$OUT/kernels.md" 2> "$OUT/bench.err" ;;
-  full) timeout 420 ./build/bench/bench_kernels --emit-table "$OUT/route_table.inc" > "$OUT/kernels.md" 2> "$OUT/bench.err" ;;
+  full) timeout 230 ./build/bench/bench_kernels --emit-table "$OUT/route_table.inc" > "$OUT/kernels.md" 2> "$OUT/bench.err" ;;
 esac
 stamp "bench rc=$?"
 tail -3 "$OUT/bench.err" 2>/dev/null
@@ -48,12 +48,12 @@ if [[ ${NCU:-0} == 1 ]]; then
 fi
 if [[ $memcheck == memcheck ]]; then
   stamp "memcheck"
-  { timeout 150 compute-sanitizer --tool memcheck --error-exitcode 3 ./build/tests/test_kernels --gtest_filter='Gpu*'
-    echo "kernels memcheck rc=$?"
-    timeout 100 compute-sanitizer --tool memcheck --error-exitcode 3 ./build/tests/test_ops
+  { timeout 70 compute-sanitizer --tool memcheck --error-exitcode 3 ./build/tests/test_ops
     echo "ops memcheck rc=$?"
-    timeout 100 compute-sanitizer --tool memcheck --error-exitcode 3 ./build/tests/test_model --gtest_filter='CudaForward*'
+    timeout 60 compute-sanitizer --tool memcheck --error-exitcode 3 ./build/tests/test_model --gtest_filter='CudaForward*'
     echo "model memcheck rc=$?"
+    timeout 150 compute-sanitizer --tool memcheck --error-exitcode 3 ./build/tests/test_kernels --gtest_filter='Gpu*'
+    echo "kernels memcheck rc=$?"
   } > "$OUT/memcheck.log" 2>&1
   grep -E "ERROR SUMMARY|memcheck rc" "$OUT/memcheck.log" | tee -a "$OUT/steps.log"
 fi
@@ -63,3 +63,4 @@ fi
 stamp "done"
 # The decode streaming summary of the benchmark, last so that it shows in the reply.
 [[ -f $OUT/kernels.md ]] && sed -n '/^## Decode (M = 1)/,$p' "$OUT/kernels.md" | head -20
+[[ -f $OUT/kernels.md ]] && grep -E "^\| 1 \| (fp16|W4A4 decode)" "$OUT/kernels.md" | head -24

@@ -10,8 +10,10 @@ struct BulkConfig {
   int warps = 8;
   int ctas_per_sm = 1;
   int dp4a_max_m = 0;
+  int chunk_bytes = 0;  // bytes per bulk copy, rounded down to whole tiles (>= 1); 0: one per stage
 };
-inline constexpr BulkConfig kBulkDefault{16, 1, 4};
+// Two CTAs of 8 warps per SM measured fastest among the configurations (bench/results).
+inline constexpr BulkConfig kBulkDefault{8, 2, 0, 0};
 // The defaults overridden by the non-zero fields of `tuning` (bulk_warps, bulk_ctas_per_sm,
 // bulk_dp4a_max_m >= 0).
 BulkConfig bulk_config(const DecodeTuning& tuning, int64_t m);

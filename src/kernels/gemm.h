@@ -4,9 +4,9 @@
 // asynchronous on `stream` and checks its launch. Layouts: kernels/layout.h.
 //
 // Routes (docs/kernels.md has the measurements that choose between them):
-//   gemm_decode       M <= 32 (any M works): packed p-bit weights (decode k order) streamed by
-//                     the copy engine into shared memory, unpacked into int8 mma.sync fragments;
-//                     one CTA per SM over a contiguous range of row tiles, no split-K.
+//   gemm_decode       M <= 32 (any M works): packed p-bit weights (decode k order) streamed with
+//                     16-byte loads straight into int8 mma.sync fragments; M <= 8 splits K over
+//                     the warps of a CTA, larger M over CTAs.
 //   gemm_wgmma        large M: packed p-bit weights unpacked in registers as the A operand of
 //                     wgmma s8 (sm_90a), activations through a cp.async pipeline, fused epilogue.
 //   gemm_unpack_lt    unpack pre-pass to int8 rows + cuBLASLt int8 GEMM + epilogue kernel.
@@ -81,20 +81,21 @@ class GemmContext {
   std::unique_ptr<Impl> impl_;
 };
 
-// Decode kernels, kept side by side (bench measures them): Bulk (default, M <= 32: the copy
-// engine streams each CTA's contiguous weight range into a shared-memory ring, activations staged
-// once per CTA; gemm_decode_bulk.cu), and the earlier ones, which also run where Bulk does not fit
-// (activations too large for shared memory, M > 32): Direct (M <= 8: persistent CTAs, register
-// prefetch), Async (M <= 8: cp.async ring), Staged (the split-K skeleton, any M).
-enum class DecodeKernel : uint8_t { Bulk, Direct, Async, Staged };
+// Decode kernels, kept side by side (bench measures them): Direct (default, M <= 8: persistent
+// CTAs, register prefetch), Async (M <= 8: cp.async ring), Staged (the split-K skeleton; every
+// M > 8 runs it), Bulk (M <= 32: the copy engine streams each CTA's contiguous weight range into a
+// shared-memory ring, activations staged once per CTA; gemm_decode_bulk.cu; measured slower than
+// Direct on the H200, see docs/kernels.md; where it does not fit, the default runs instead).
+enum class DecodeKernel : uint8_t { Direct, Async, Staged, Bulk };
 struct DecodeTuning {
   int ctas_per_sm = 4;  // staged kernel: split K over CTAs until the grid has this many per SM
-  DecodeKernel kernel = DecodeKernel::Bulk;
+  DecodeKernel kernel = DecodeKernel::Direct;
   // Bulk kernel variants (0 / -1: the measured default, decode_bulk.h): warps per CTA (8, 16),
   // CTAs per SM (1, 2; 8 warps only), dp4a instead of mma up to this M (<= 8).
   int bulk_warps = 0;
   int bulk_ctas_per_sm = 0;
   int bulk_dp4a_max_m = -1;
+  int bulk_chunk_bytes = 0;  // bytes per bulk copy (rounded to whole tiles); 0: one per stage
 };
 
 void gemm_decode(GemmContext& ctx, const FragWeight& w, const Int8Act& x, const Epilogue& epi,

@@ -357,8 +357,8 @@ void run_decode(GemmContext& ctx, const FragWeight& w, const Int8Act& x, const E
                 Stream stream, const DecodeTuning& tuning) {
   using detail::Int8FragPolicy;
   if (tuning.kernel == DecodeKernel::Bulk && detail::launch_decode_bulk(w, x, epi, stream, tuning)) return;
-  // Where the bulk kernel does not fit (M > 32, activations too large for shared memory), the
-  // kernels that were the default before it.
+  // Where the bulk kernel does not fit (M > 32, activations too large for shared memory): the
+  // default ones.
   if (x.m <= 8 && tuning.kernel == DecodeKernel::Async)
     detail::launch_async<P>(w, x, epi, stream);
   else if (x.m <= 8 && (tuning.kernel == DecodeKernel::Direct || tuning.kernel == DecodeKernel::Bulk))

@@ -54,6 +54,7 @@ struct BulkParams {
   int stages;     // ring depth
   int slots;      // row-tile accumulator slots
   int red_bytes;  // slots x NB x 128 ints, rounded up to 128 bytes
+  int chunk_bytes;  // bytes per bulk copy (a multiple of the tile size); a stage takes one or more
   Epilogue epi;
 };
 
@@ -93,7 +94,10 @@ __global__ void __launch_bounds__(32 * W, 1) decode_bulk_kernel(const BulkParams
     const unsigned bytes = unsigned(min(TPS, total - s * TPS)) * TB;
     uint64_t* bar = &bars[s % p.stages];
     mbar_arrive_expect_tx(bar, bytes);
-    bulk_copy_g2s(ring + (s % p.stages) * S::kStageBytes, src + int64_t(s) * TPS * TB, bytes, bar);
+    uint8_t* dst = ring + (s % p.stages) * S::kStageBytes;
+    const uint8_t* from = src + int64_t(s) * TPS * TB;
+    for (unsigned off = 0; off < bytes; off += unsigned(p.chunk_bytes))
+      bulk_copy_g2s(dst + off, from + off, min(unsigned(p.chunk_bytes), bytes - off), bar);
   };
   if (threadIdx.x == 0) {
     for (int s = 0; s < p.stages; ++s) mbar_init(&bars[s], 1);
@@ -275,7 +279,8 @@ int smem_per_sm() {
 }
 
 template <int P, int NB, int W, bool DP4A>
-bool launch(const FragWeight& w, const Int8Act& x, const Epilogue& epi, Stream stream, int ctas_per_sm) {
+bool launch(const FragWeight& w, const Int8Act& x, const Epilogue& epi, Stream stream, int ctas_per_sm,
+            int chunk_bytes) {
   using S = BulkShape<P, W>;
   BulkParams p{};
   p.w = w.data;
@@ -290,6 +295,7 @@ bool launch(const FragWeight& w, const Int8Act& x, const Epilogue& epi, Stream s
   p.xs_ld = p.k_tiles * 128 + 16;
   p.slots = std::min(S::kTilesPerStage, (S::kTilesPerStage - 1) / p.k_tiles + 2);
   p.red_bytes = int(round_up(int64_t(p.slots) * NB * 128 * 4, 128));
+  p.chunk_bytes = chunk_bytes <= 0 ? S::kStageBytes : int(std::max<int64_t>(1, chunk_bytes / S::kTileBytes)) * S::kTileBytes;
   const int64_t fixed = kHeaderBytes + p.red_bytes + int64_t(p.m) * p.xs_ld;
   // Shared memory per CTA: what the SM has for `ctas_per_sm` of them (1 KB per CTA is reserved).
   const int64_t budget = std::min<int64_t>(smem_optin(), smem_per_sm() / ctas_per_sm - 1024);
@@ -311,10 +317,10 @@ bool launch(const FragWeight& w, const Int8Act& x, const Epilogue& epi, Stream s
 
 template <int P, int W>
 bool launch_w(const FragWeight& w, const Int8Act& x, const Epilogue& epi, Stream stream, const BulkConfig& c) {
-  if (x.m <= c.dp4a_max_m && x.m <= 8) return launch<P, 1, W, true>(w, x, epi, stream, c.ctas_per_sm);
-  if (x.m <= 8) return launch<P, 1, W, false>(w, x, epi, stream, c.ctas_per_sm);
-  if (x.m <= 16) return launch<P, 2, W, false>(w, x, epi, stream, c.ctas_per_sm);
-  return launch<P, 4, W, false>(w, x, epi, stream, c.ctas_per_sm);
+  if (x.m <= c.dp4a_max_m && x.m <= 8) return launch<P, 1, W, true>(w, x, epi, stream, c.ctas_per_sm, c.chunk_bytes);
+  if (x.m <= 8) return launch<P, 1, W, false>(w, x, epi, stream, c.ctas_per_sm, c.chunk_bytes);
+  if (x.m <= 16) return launch<P, 2, W, false>(w, x, epi, stream, c.ctas_per_sm, c.chunk_bytes);
+  return launch<P, 4, W, false>(w, x, epi, stream, c.ctas_per_sm, c.chunk_bytes);
 }
 
 template <int P>
@@ -330,6 +336,7 @@ BulkConfig bulk_config(const DecodeTuning& t, int64_t m) {
   if (t.bulk_warps) c.warps = t.bulk_warps;
   if (t.bulk_ctas_per_sm) c.ctas_per_sm = t.bulk_ctas_per_sm;
   if (t.bulk_dp4a_max_m >= 0) c.dp4a_max_m = t.bulk_dp4a_max_m;
+  if (t.bulk_chunk_bytes) c.chunk_bytes = t.bulk_chunk_bytes;
   if (c.warps == 16) c.ctas_per_sm = 1;  // two CTAs of 512 threads do not fit the register file
   return c;
 }

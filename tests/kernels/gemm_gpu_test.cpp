@@ -231,9 +231,8 @@ TEST_F(GpuGemm, DecodeMatchesReference) {
       gemm_decode(*ctx_, f.view(c.p, c.n, c.k), pr.act(), make_epilogue(pr, out), nullptr);
       check_outputs(pr, out);
     }
-    // The default is the bulk kernel (where it fits); the direct, async and staged ones are
-    // checked too, the staged one twice: its split-K accumulators and tickets must have reset
-    // themselves. The bulk kernel runs twice as well (its shared-memory slots start at zero).
+    // M <= 8 runs the direct kernel by default; the bulk, async and staged ones are checked too,
+    // the staged one twice: its split-K accumulators and tickets must have reset themselves.
     for (DecodeKernel kernel : {DecodeKernel::Bulk, DecodeKernel::Direct, DecodeKernel::Async,
                                 DecodeKernel::Staged, DecodeKernel::Staged}) {
       DecodeTuning tu;
@@ -243,10 +242,12 @@ TEST_F(GpuGemm, DecodeMatchesReference) {
       check_outputs(pr, again);
     }
     // Every configuration of the bulk kernel: warps per CTA, CTAs per SM, dp4a or mma products.
-    for (const auto& [warps, ctas, dp4a] : {std::tuple<int, int, int>{8, 1, 0}, {8, 2, 0}, {16, 1, 0},
-                                           {8, 1, 8}, {8, 2, 8}, {16, 1, 8}}) {
+    for (const auto& [warps, ctas, dp4a, chunk] :
+         {std::tuple<int, int, int, int>{8, 1, 0, 0}, {8, 2, 0, 1}, {16, 1, 0, 4096}, {8, 1, 8, 0},
+          {8, 2, 8, 0}, {16, 1, 8, 1}}) {
       DecodeTuning tu;
-      tu.bulk_warps = warps, tu.bulk_ctas_per_sm = ctas, tu.bulk_dp4a_max_m = dp4a;
+      tu.kernel = DecodeKernel::Bulk;
+      tu.bulk_warps = warps, tu.bulk_ctas_per_sm = ctas, tu.bulk_dp4a_max_m = dp4a, tu.bulk_chunk_bytes = chunk;
       Outputs again(c.m, c.n, true);
       gemm_decode(*ctx_, f.view(c.p, c.n, c.k), pr.act(), make_epilogue(pr, again), nullptr, tu);
       check_outputs(pr, again);
