@@ -1,28 +1,32 @@
-// Decode (M <= 32) by streaming: the copy engine moves the packed weights, the warps only unpack
-// and multiply.
+// Decode (M <= 32) by streaming through the copy engine: an experiment that LOST to the direct
+// register-prefetch kernel on the H200 (bench/results/kernels-h200.md, decode-bulk-* rows; W4A4
+// M = 1, 7B qkv: 18.5 us in its best configuration against 12.4 us). It stays as a measured,
+// tested variant (DecodeKernel::Bulk) for the next attempt; docs/kernels.md has the analysis.
 //
-// Why: the register-prefetch kernels spent ~0.18 ns of issue per 16 x 128 tile on loads, address
-// arithmetic and the sum_k x mma, and kept only a batch or two of loads in flight per warp, so
-// the time was ~3 us + instructions + bytes / 5 TB/s: latency and instructions added instead of
-// overlapping, and low-bit formats streamed at 0.7-3.4 TB/s. Here:
+// The idea: the register-prefetch kernels spend ~0.1-0.2 ns of GPU time per 16 x 128 tile on
+// loads, address arithmetic and the sum_k x mma and keep only a batch or two of loads in flight
+// per warp, so the copy engine should do the moving:
 // - A CTA's row tiles are consecutive, and in the frag layout a row tile's whole K range is one
 //   contiguous run, so the CTA's weights are ONE contiguous byte range. One thread streams it
-//   into a ring of 16 KB shared-memory stages with cp.async.bulk (one instruction per stage,
-//   completion counted on an mbarrier): up to 7 stages = 112 KB in flight per SM, ~15 MB across
-//   the GPU, far above the ~4 MB that Little's law asks for at 4.8 TB/s and ~1 us latency.
+//   into a ring of ~16 KB shared-memory stages with cp.async.bulk (one or more copies per stage,
+//   completion counted on an mbarrier): up to 7 stages = 112 KB in flight per SM.
 // - The activations (M x K int8) are staged in shared memory once per CTA (row stride = 16 mod
 //   128 bytes: the B-fragment loads of a warp hit all 32 banks once), with sum_k x per token, so
 //   the offset-binary correction acc - 2^(p-1) sum_k x costs nothing per tile.
 // - Per 16 x 128 tile a warp issues p/2 16-byte shared loads of weights, two per 8 tokens of
 //   activations, 16 unpacks (shift + mask per field) and 4 mma.m16n8k32 per 8 tokens, with two
-//   accumulator chains. For p = 4 at 4.25 TB/s a tile arrives every ~63 cycles per SM; the
-//   warps need ~12 issue cycles for it on the SM's four schedulers.
-// - One CTA per SM (grid = min(row tiles, SMs)): no split-K and no atomics across CTAs; the
-//   row-tile imbalance is at most one tile (~3% on the Llama shapes).
-// Warp w takes tiles w, w + 8, ... of each stage; a stage may hold the end of one row tile and
+//   accumulator chains (or, DP4A, 16 dp4a per token).
+// - One or two CTAs per SM (grid = min(row tiles, CTAs)): no split-K and no atomics across CTAs.
+// Warp w takes tiles w, w + W, ... of each stage; a stage may hold the end of one row tile and
 // the start of the next, so each warp adds its partial sums for a row tile into a shared-memory
 // accumulator slot (atomicAdd) when it leaves that row tile; after the stage's barrier, the row
 // tiles that are now complete are written by the epilogue and their slots zeroed.
+// What was measured: DRAM at 28% of peak (ncu, 7B gate_up W4A4 M = 1, 16 warps) with 112 KB in
+// flight per SM, and the time per 16 KB stage growing with the tiles in it; one copy per tile or
+// per 4 KB instead of per stage changed nothing, a second CTA per SM gained ~25%, dp4a equalled
+// mma. The lockstep of a CTA on its stages (every warp waits for the same copy, two barriers per
+// stage) is the suspect; a warp-specialized version (producer warp, per-warp consumers without
+// CTA barriers) is the next thing to measure.
 #include <algorithm>
 
 #include "kernels/decode_bulk.h"
@@ -209,29 +213,29 @@ __global__ void __launch_bounds__(32 * W, 1) decode_bulk_kernel(const BulkParams
             }
           }
         } else {
-        uint32_t xw[NB][8];
+          uint32_t xw[NB][8];
 #pragma unroll
-        for (int b = 0; b < NB; ++b) {
-          const int tok = 8 * b + g;
-          if (tok < p.m) {
-            const uint8_t* xp = xs + tok * p.xs_ld + kt * 128 + 32 * tq;
-            const uint4 lo = *reinterpret_cast<const uint4*>(xp);
-            const uint4 hi = *reinterpret_cast<const uint4*>(xp + 16);
-            xw[b][0] = lo.x, xw[b][1] = lo.y, xw[b][2] = lo.z, xw[b][3] = lo.w;
-            xw[b][4] = hi.x, xw[b][5] = hi.y, xw[b][6] = hi.z, xw[b][7] = hi.w;
-          } else {
+          for (int b = 0; b < NB; ++b) {
+            const int tok = 8 * b + g;
+            if (tok < p.m) {
+              const uint8_t* xp = xs + tok * p.xs_ld + kt * 128 + 32 * tq;
+              const uint4 lo = *reinterpret_cast<const uint4*>(xp);
+              const uint4 hi = *reinterpret_cast<const uint4*>(xp + 16);
+              xw[b][0] = lo.x, xw[b][1] = lo.y, xw[b][2] = lo.z, xw[b][3] = lo.w;
+              xw[b][4] = hi.x, xw[b][5] = hi.y, xw[b][6] = hi.z, xw[b][7] = hi.w;
+            } else {
 #pragma unroll
-            for (int i = 0; i < 8; ++i) xw[b][i] = 0;
+              for (int i = 0; i < 8; ++i) xw[b][i] = 0;
+            }
           }
-        }
 #pragma unroll
-        for (int k32 = 0; k32 < 4; ++k32) {
-          uint32_t a[4];
+          for (int k32 = 0; k32 < 4; ++k32) {
+            uint32_t a[4];
 #pragma unroll
-          for (int r = 0; r < 4; ++r) a[r] = unpack_unit_u<P>(fd, 4 * k32 + r);
+            for (int r = 0; r < 4; ++r) a[r] = unpack_unit_u<P>(fd, 4 * k32 + r);
 #pragma unroll
-          for (int b = 0; b < NB; ++b) mma_u8s8(acc[b][k32 & 1], a, xw[b][2 * k32], xw[b][2 * k32 + 1]);
-        }
+            for (int b = 0; b < NB; ++b) mma_u8s8(acc[b][k32 & 1], a, xw[b][2 * k32], xw[b][2 * k32 + 1]);
+          }
         }
         kt += kWarps;
         while (kt >= p.k_tiles) kt -= p.k_tiles, ++lr;
