@@ -2,9 +2,11 @@
 #include <fmt/format.h>
 
 #include "cli/commands.h"
+#include "cli/device_option.h"
 #include "core/parallel.h"
 #include "eval/perplexity.h"
 #include "model/loader.h"
+#include "model/to_device.h"
 #include "text/tokenizer.h"
 
 namespace bitfold::cli {
@@ -15,19 +17,25 @@ struct PplArgs {
   std::string model, text, tokenizer;
   int ctx = 0;
   int threads = 0;
+  std::string device = "cpu";
 };
 
 void run_ppl(const PplArgs& a) {
   set_num_threads(a.threads);
-  const model::LlamaWeights weights = model::load_weights(a.model);
+  const Device device = parse_device(a.device);
+  const model::LlamaWeights weights = model::to_device(model::load_weights(a.model), device);
   const auto tokenizer = text::find_tokenizer(a.model, a.tokenizer);
   const eval::PerplexityResult r =
       eval::perplexity(weights, *tokenizer, a.text, {.ctx = a.ctx, .progress = true});
   fmt::print("model: {}\ntext: {} ({} tokens with BOS)\n", a.model, a.text, r.file_tokens);
   fmt::print("ctx {}, {} windows, {} scored tokens\n", r.ctx, r.windows, r.scored_tokens);
   fmt::print("ppl {:.4f} (mean NLL {:.5f} nats/token)\n", r.ppl, r.mean_nll);
-  fmt::print("{:.1f} tokens/s ({:.1f} s, {} threads)\n", r.tokens_per_second, r.seconds,
-             num_threads());
+  if (device == Device::CPU)
+    fmt::print("{:.1f} tokens/s ({:.1f} s, {} threads)\n", r.tokens_per_second, r.seconds,
+               num_threads());
+  else
+    fmt::print("{:.1f} tokens/s ({:.1f} s, {})\n", r.tokens_per_second, r.seconds,
+               device_label(device));
 }
 
 }  // namespace
@@ -43,6 +51,7 @@ void add_ppl_command(CLI::App& app) {
   cmd->add_option("--tokenizer", args->tokenizer,
                   "Tokenizer file (default: the one in or beside MODEL)");
   cmd->add_option("--threads", args->threads, "CPU threads (default: all)");
+  add_device_option(cmd, args->device);
   cmd->callback([args] { run_ppl(*args); });
 }
 
