@@ -67,8 +67,8 @@ void run_ppl(const PplArgs& a) {
   fmt::print("ppl {:.4f} (mean NLL {:.5f} nats/token)\n", r.ppl, r.mean_nll);
   if (r.kl) {
     const eval::KlDivergence& kl = *r.kl;
-    fmt::print("KL divergence from {} (ppl {:.4f}): mean {:.6f} ± {:.6f}, median {:.6f}, "
-               "p99 {:.6f}, max {:.6f} nats/token\n",
+    fmt::print("KL divergence from {} (ppl {:.4f}): mean {:.5g} ± {:.2g}, median {:.5g}, "
+               "p99 {:.5g}, max {:.5g} nats/token\n",
                a.kl_base, *r.base_ppl, kl.mean, kl.mean_stderr, kl.median, kl.p99, kl.max);
     fmt::print("top-1 agreement with {}: {:.3f}%\n", a.kl_base, 100 * kl.top1_agreement);
   }
