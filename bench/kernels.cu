@@ -118,7 +118,7 @@ const Format kFormats[] = {
 
 struct Options {
   std::set<std::string> models{"7b", "13b", "70b"}, layers{"qkv", "o", "gate_up", "down"}, formats;
-  std::vector<int64_t> ms{1, 4, 16, 64, 256, 1024, 4096, 8192};
+  std::vector<int64_t> ms{1, 4, 8, 16, 64, 256, 1024, 4096, 8192};
   bool btc = true, variants = true, check = true, quick = false, probe = true;
   std::string emit_table, command;
 };
@@ -350,7 +350,7 @@ int main(int argc, char** argv) {
     if (a == "--quick") {
       opt.quick = true;
       opt.models = {"7b"};
-      opt.ms = {1, 16, 256, 4096, 8192};
+      opt.ms = {1, 4, 16, 256, 4096, 8192};
       opt.variants = false;
     } else if (a == "--models") {
       opt.models.clear();
@@ -401,7 +401,9 @@ int main(int argc, char** argv) {
   std::printf("- peers: `fp16` = cublasGemmEx FP16 in/out, FP32 accumulation (CUBLAS_COMPUTE_32F); `int8-lt` = "
               "cuBLASLt int8 -> int32, no epilogue; `fp8-lt` = cuBLASLt e4m3 -> FP16, FP32 accumulation.\n");
   std::printf("- ours: FP16 output y = acc * w_scale[n] (the epilogue included in the time). Routes: decode "
-              "(split-K mma.sync on streamed packed weights), wgmma128/256 (token tile), unpack+lt (unpack "
+              "(default: direct register-prefetch kernel for M <= 8, split-K skeleton above; variants: decode-async = "
+              "cp.async ring, decode-staged = split-K skeleton, decode-bulk-* = copy-engine ring kernel: warps per CTA, "
+              "x2 = two CTAs per SM, dp4a products, one bulk copy per tile / per 4 KB instead of per 16 KB stage), wgmma128/256 (token tile), unpack+lt (unpack "
               "pre-pass + cuBLASLt int8 + epilogue kernel), int8-lt+epi (W8A8 rows + epilogue kernel), btc "
               "(bit-planes, b1 mma). Route (a) timings do not depend on q: W6A8 = W6A6, W4A8 = W4A4.\n");
   std::printf("- GB/s = (weight + activation + output bytes) / time; weight TB/s = weight bytes / time.\n\n");
@@ -596,13 +598,34 @@ int main(int argc, char** argv) {
             measure("decode", Route::Decode, cf, xb8, [&](const Epilogue& e, int i) {
               gemm_decode(ctx, FragWeight{fragd[p][size_t(i % cf)], p, n, k, FragOrder::Decode}, x, e, nullptr);
             });
+          // Bulk kernel configurations: warps per CTA, CTAs per SM, dp4a (M <= 8) or mma.
+          // Chunk: bytes per bulk copy (1: one tile per copy; 0: one copy per stage).
+          struct BulkVariant {
+            const char* label;
+            int warps, ctas, dp4a_max_m, chunk;
+          };
+          static const BulkVariant kBulkVariants[] = {
+              {"bulk-w8", 8, 1, 0, 0},        {"bulk-w8x2", 8, 2, 0, 0},          {"bulk-w16", 16, 1, 0, 0},
+              {"bulk-w8x2-dp4a", 8, 2, 8, 0}, {"bulk-w8x2-tilecopies", 8, 2, 0, 1}, {"bulk-w8x2-4k", 8, 2, 0, 4096},
+              {"bulk-w16-tilecopies", 16, 1, 0, 1}};
+          if (m <= 16 && opt.variants)
+            for (const BulkVariant& bv : kBulkVariants) {
+              if (bv.dp4a_max_m && m > 8) continue;
+              measure(std::string("decode-") + bv.label, Route::Count, cf, xb8, [&](const Epilogue& e, int i) {
+                DecodeTuning tu;
+                tu.kernel = DecodeKernel::Bulk;
+                tu.bulk_warps = bv.warps, tu.bulk_ctas_per_sm = bv.ctas, tu.bulk_dp4a_max_m = bv.dp4a_max_m;
+                tu.bulk_chunk_bytes = bv.chunk;
+                gemm_decode(ctx, FragWeight{fragd[p][size_t(i % cf)], p, n, k, FragOrder::Decode}, x, e, nullptr, tu);
+              });
+            }
           if (m <= 8 && opt.variants)
             measure("decode-async", Route::Count, cf, xb8, [&](const Epilogue& e, int i) {
               DecodeTuning tu;
               tu.kernel = DecodeKernel::Async;
               gemm_decode(ctx, FragWeight{fragd[p][size_t(i % cf)], p, n, k, FragOrder::Decode}, x, e, nullptr, tu);
             });
-          if (m <= 8 && opt.variants)
+          if (m <= 64 && opt.variants)
             measure("decode-staged", Route::Count, cf, xb8, [&](const Epilogue& e, int i) {
               DecodeTuning tu;
               tu.kernel = DecodeKernel::Staged;

@@ -7,11 +7,13 @@
 #include <filesystem>
 
 #include "cli/commands.h"
+#include "cli/device_option.h"
 #include "core/atomic_file.h"
 #include "core/error.h"
 #include "core/parallel.h"
 #include "eval/zero_shot_report.h"
 #include "model/loader.h"
+#include "model/to_device.h"
 #include "text/tokenizer.h"
 
 namespace bitfold::cli {
@@ -26,6 +28,7 @@ struct EvalArgs {
   uint64_t seed = 1234;
   bool no_bos = false;
   int threads = 0;
+  std::string device = "cpu";
 };
 
 // --data, else $BITFOLD_SHARED_DATA/tasks, else ../shared/data/tasks beside the source tree.
@@ -37,6 +40,7 @@ fs::path task_data_dir(const std::string& flag) {
 
 void run_eval(const EvalArgs& a) {
   set_num_threads(a.threads);
+  const Device device = parse_device(a.device);
   if (a.limit < 0) fail("--limit must be positive, got {}", a.limit);
   const std::vector<std::string> names = eval::parse_task_list(a.tasks);
   const fs::path data = task_data_dir(a.data);
@@ -47,7 +51,7 @@ void run_eval(const EvalArgs& a) {
   // Everything a user can get wrong is checked before the long part starts.
   std::vector<eval::Task> tasks;
   for (const std::string& name : names) tasks.push_back(eval::load_task(name, data));
-  const model::LlamaWeights weights = model::load_weights(a.model);
+  const model::LlamaWeights weights = model::to_device(model::load_weights(a.model), device);
   const fs::path tokenizer_path = text::find_tokenizer_file(a.model, a.tokenizer);
   const auto tokenizer = text::find_tokenizer(a.model, a.tokenizer);
   std::optional<AtomicFile> dump, json_out;  // opened now: a bad path fails before the long run
@@ -79,8 +83,9 @@ void run_eval(const EvalArgs& a) {
              a.limit > 0 ? fmt::format("at most {} items per task", a.limit) : "all items",
              a.seed);
   fmt::print("{}\n", eval::zero_shot_table(results));
-  fmt::print("{} tokens forwarded in {:.1f} s ({:.0f} tokens/s, {} threads)\n", forwarded, seconds,
-             seconds > 0 ? double(forwarded) / seconds : 0.0, num_threads());
+  fmt::print("{} tokens forwarded in {:.1f} s ({:.0f} tokens/s, {})\n", forwarded, seconds,
+             seconds > 0 ? double(forwarded) / seconds : 0.0,
+             device == Device::CPU ? fmt::format("{} threads", num_threads()) : device_label(device));
 
   if (dump) dump->commit();
   if (json_out) {
@@ -91,6 +96,7 @@ void run_eval(const EvalArgs& a) {
                                 {"limit", a.limit},
                                 {"seed", a.seed},
                                 {"threads", num_threads()},
+                                {"device", device_label(device)},
                                 {"seconds", seconds},
                                 {"forwarded_tokens", forwarded}};
     j.update(eval::zero_shot_json(results));
@@ -122,6 +128,7 @@ void add_eval_command(CLI::App& app) {
   cmd->add_option("--tokenizer", args->tokenizer,
                   "Tokenizer file (default: the one in or beside MODEL)");
   cmd->add_option("--threads", args->threads, "CPU threads (default: all)");
+  add_device_option(cmd, args->device);
   cmd->callback([args] { run_eval(*args); });
 }
 

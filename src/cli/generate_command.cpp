@@ -5,9 +5,11 @@
 #include <random>
 
 #include "cli/commands.h"
+#include "cli/device_option.h"
 #include "core/parallel.h"
 #include "engine/generate.h"
 #include "model/loader.h"
+#include "model/to_device.h"
 #include "text/tokenizer.h"
 
 namespace bitfold::cli {
@@ -23,6 +25,7 @@ struct GenerateArgs {
   uint64_t seed = 0;
   bool seed_given = false;
   int threads = 0;
+  std::string device = "cpu";
 };
 
 const char* stop_name(engine::StopReason r) {
@@ -36,7 +39,8 @@ const char* stop_name(engine::StopReason r) {
 
 void run_generate(const GenerateArgs& a) {
   set_num_threads(a.threads);
-  const model::LlamaWeights weights = model::load_weights(a.model);
+  const Device device = parse_device(a.device);
+  const model::LlamaWeights weights = model::to_device(model::load_weights(a.model), device);
   const auto tokenizer = text::find_tokenizer(a.model, a.tokenizer);
 
   engine::GenerateOptions opts;
@@ -56,10 +60,11 @@ void run_generate(const GenerateArgs& a) {
   const engine::GenerateStats& s = g.stats;
   fmt::print(stderr,
              "prefill: {} tokens in {:.1f} ms, {:.1f} tokens/s | decode: {} tokens in {:.1f} ms, "
-             "{:.1f} tokens/s | {} threads, seed {}, stop: {}\n",
+             "{:.1f} tokens/s | {}, seed {}, stop: {}\n",
              s.prompt_tokens, s.prefill_seconds * 1e3, s.prefill_tokens_per_second(),
              s.decode_steps, s.decode_seconds * 1e3, s.decode_tokens_per_second(),
-             num_threads(), opts.sampler.seed, stop_name(g.stop));
+             device == Device::CPU ? fmt::format("{} threads", num_threads()) : device_label(device),
+             opts.sampler.seed, stop_name(g.stop));
 }
 
 }  // namespace
@@ -80,6 +85,7 @@ void add_generate_command(CLI::App& app) {
   cmd->add_option("--tokenizer", args->tokenizer,
                   "Tokenizer file (default: the one in or beside MODEL)");
   cmd->add_option("--threads", args->threads, "CPU threads (default: all)");
+  add_device_option(cmd, args->device);
   cmd->callback([args] { run_generate(*args); });
 }
 

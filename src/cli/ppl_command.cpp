@@ -6,10 +6,12 @@
 #include <optional>
 
 #include "cli/commands.h"
+#include "cli/device_option.h"
 #include "core/atomic_file.h"
 #include "core/parallel.h"
 #include "eval/perplexity.h"
 #include "model/loader.h"
+#include "model/to_device.h"
 #include "text/tokenizer.h"
 
 namespace bitfold::cli {
@@ -21,6 +23,7 @@ struct PplArgs {
   int ctx = 0;
   int max_windows = 0;
   int threads = 0;
+  std::string device = "cpu";
 };
 
 nlohmann::ordered_json result_json(const PplArgs& a, const eval::PerplexityResult& r) {
@@ -49,12 +52,13 @@ nlohmann::ordered_json result_json(const PplArgs& a, const eval::PerplexityResul
 
 void run_ppl(const PplArgs& a) {
   set_num_threads(a.threads);
+  const Device device = parse_device(a.device);
   std::optional<AtomicFile> json_out;  // opened first: a bad path fails before the long run
   if (!a.json.empty()) json_out.emplace(a.json);
-  const model::LlamaWeights weights = model::load_weights(a.model);
+  const model::LlamaWeights weights = model::to_device(model::load_weights(a.model), device);
   const auto tokenizer = text::find_tokenizer(a.model, a.tokenizer);
   std::optional<model::LlamaWeights> base;
-  if (!a.kl_base.empty()) base = model::load_weights(a.kl_base);
+  if (!a.kl_base.empty()) base = model::to_device(model::load_weights(a.kl_base), device);
   const eval::PerplexityResult r = eval::perplexity(
       weights, *tokenizer, a.text,
       {.ctx = a.ctx, .progress = true, .max_windows = a.max_windows,
@@ -72,10 +76,16 @@ void run_ppl(const PplArgs& a) {
                a.kl_base, *r.base_ppl, kl.mean, kl.mean_stderr, kl.median, kl.p99, kl.max);
     fmt::print("top-1 agreement with {}: {:.3f}%\n", a.kl_base, 100 * kl.top1_agreement);
   }
-  fmt::print("{:.1f} tokens/s ({:.1f} s, {} threads)\n", r.tokens_per_second, r.seconds,
-             num_threads());
+  if (device == Device::CPU)
+    fmt::print("{:.1f} tokens/s ({:.1f} s, {} threads)\n", r.tokens_per_second, r.seconds,
+               num_threads());
+  else
+    fmt::print("{:.1f} tokens/s ({:.1f} s, {})\n", r.tokens_per_second, r.seconds,
+               device_label(device));
   if (json_out) {
-    json_out->stream() << result_json(a, r).dump(2) << '\n';
+    nlohmann::ordered_json j = result_json(a, r);
+    j["device"] = device_label(device);
+    json_out->stream() << j.dump(2) << '\n';
     json_out->commit();
   }
 }
@@ -99,6 +109,7 @@ void add_ppl_command(CLI::App& app) {
   cmd->add_option("--tokenizer", args->tokenizer,
                   "Tokenizer file (default: the one in or beside MODEL)");
   cmd->add_option("--threads", args->threads, "CPU threads (default: all)");
+  add_device_option(cmd, args->device);
   cmd->callback([args] { run_ppl(*args); });
 }
 

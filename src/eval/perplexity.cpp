@@ -16,13 +16,14 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// Rows 0..ctx−2 of a window's logits (position i predicts token i + 1), on the CPU.
+// Rows 0..ctx−2 of a window's logits (position i predicts token i + 1), on their device.
 Tensor scored_rows(const Tensor& window_logits, int ctx) {
   BITFOLD_CHECK(window_logits.rank() == 2 && window_logits.dim(0) == ctx,
                 "window logits {} for a window of {}", shape_str(window_logits.shape()), ctx);
-  const Tensor rows = window_logits.slice_rows(0, ctx - 1);
-  return rows.is_cpu() ? rows : rows.to(Device::CPU);
+  return window_logits.slice_rows(0, ctx - 1);
 }
+
+Tensor on_cpu(const Tensor& t) { return t.is_cpu() ? t : t.to(Device::CPU); }
 
 double sum(const std::vector<double>& values) {
   double s = 0;
@@ -65,7 +66,7 @@ PerplexityResult perplexity(std::span<const int32_t> tokens, const WindowLogits&
     if (how.base) {
       const Tensor base_rows = scored_rows(how.base(window), ctx);
       base_nll_sum += sum(ops::token_nll(base_rows, targets));
-      kl.add(compare_distributions(base_rows, rows));
+      kl.add(compare_distributions(on_cpu(base_rows), on_cpu(rows)));
       status += fmt::format("  KL {:.5f}", kl.running_mean());
     }
     bar.update(i + 1, status);

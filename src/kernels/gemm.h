@@ -81,13 +81,21 @@ class GemmContext {
   std::unique_ptr<Impl> impl_;
 };
 
-// Decode kernels for M <= 8, kept side by side (bench measures them): Direct (default: persistent
-// CTAs, register prefetch), Async (cp.async ring in shared memory), Staged (the split-K skeleton
-// that M > 8 always uses).
-enum class DecodeKernel : uint8_t { Direct, Async, Staged };
+// Decode kernels, kept side by side (bench measures them): Direct (default, M <= 8: persistent
+// CTAs, register prefetch), Async (M <= 8: cp.async ring), Staged (the split-K skeleton; every
+// M > 8 runs it), Bulk (M <= 32: the copy engine streams each CTA's contiguous weight range into a
+// shared-memory ring, activations staged once per CTA; gemm_decode_bulk.cu; measured slower than
+// Direct on the H200, see docs/kernels.md; where it does not fit, the default runs instead).
+enum class DecodeKernel : uint8_t { Direct, Async, Staged, Bulk };
 struct DecodeTuning {
   int ctas_per_sm = 4;  // staged kernel: split K over CTAs until the grid has this many per SM
   DecodeKernel kernel = DecodeKernel::Direct;
+  // Bulk kernel variants (0 / -1: the measured default, decode_bulk.h): warps per CTA (8, 16),
+  // CTAs per SM (1, 2; 8 warps only), dp4a instead of mma up to this M (<= 8).
+  int bulk_warps = 0;
+  int bulk_ctas_per_sm = 0;
+  int bulk_dp4a_max_m = -1;
+  int bulk_chunk_bytes = 0;  // bytes per bulk copy (rounded to whole tiles); 0: one per stage
 };
 
 void gemm_decode(GemmContext& ctx, const FragWeight& w, const Int8Act& x, const Epilogue& epi,

@@ -7,6 +7,9 @@
 
 #include "core/error.h"
 #include "ops/cpu/cpu_ops.h"
+#ifdef BITFOLD_HAVE_CUDA
+#include "ops/cuda/cuda_ops.h"
+#endif
 
 namespace bitfold::ops {
 
@@ -23,16 +26,24 @@ void check_rank(const Tensor& t, int rank, const char* op, const char* name) {
                 shape_str(t.shape()), rank);
 }
 
-// True for CPU; for CUDA tensors (once ops/cuda exists, under BITFOLD_HAVE_CUDA) the caller
-// dispatches there. All tensors of one op must live on one device.
+// True for CPU; false for CUDA tensors, which the caller hands to ops/cuda (a build without CUDA
+// cannot hold any). All tensors of one op must live on one device.
 bool on_cpu(const char* op, std::initializer_list<const Tensor*> tensors) {
   const Device device = (*tensors.begin())->device();
   for (const Tensor* t : tensors)
     if (t->defined())
       BITFOLD_CHECK(t->device() == device, "ops::{}: tensors on different devices", op);
-  if (device == Device::CPU) return true;
-  fail("ops::{}: not implemented on CUDA yet", op);
+#ifndef BITFOLD_HAVE_CUDA
+  if (device != Device::CPU) fail("ops::{}: this bitfold was built without CUDA", op);
+#endif
+  return device == Device::CPU;
 }
+
+#ifdef BITFOLD_HAVE_CUDA
+#define BITFOLD_ON_CUDA(call) cuda::call
+#else
+#define BITFOLD_ON_CUDA(call) ((void)0)
+#endif
 
 }  // namespace
 
@@ -52,8 +63,11 @@ void linear(const Tensor& x, const Tensor& w, const Tensor& bias, Tensor& y) {
     BITFOLD_CHECK(bias.numel() == N, "ops::linear: bias {} for {} outputs", shape_str(bias.shape()),
                   N);
   }
+  const float* b = bias.defined() ? bias.f32() : nullptr;
   if (on_cpu("linear", {&x, &w, &bias, &y}))
-    cpu::linear(x.f32(), w.f32(), bias.defined() ? bias.f32() : nullptr, y.f32(), T, N, K);
+    cpu::linear(x.f32(), w.f32(), b, y.f32(), T, N, K);
+  else
+    BITFOLD_ON_CUDA(linear(x.f32(), w.f32(), b, y.f32(), T, N, K));
 }
 
 void rmsnorm(const Tensor& x, const Tensor& gamma, float eps, Tensor& y) {
@@ -66,6 +80,8 @@ void rmsnorm(const Tensor& x, const Tensor& gamma, float eps, Tensor& y) {
                 shape_str(gamma.shape()), shape_str(y.shape()));
   if (on_cpu("rmsnorm", {&x, &gamma, &y}))
     cpu::rmsnorm(x.f32(), gamma.f32(), eps, y.f32(), x.dim(0), x.dim(1));
+  else
+    BITFOLD_ON_CUDA(rmsnorm(x.f32(), gamma.f32(), eps, y.f32(), x.dim(0), x.dim(1)));
 }
 
 RopeTable rope_table(int head_dim, int max_pos, float theta, Device device) {
@@ -106,6 +122,9 @@ void rope(Tensor& x, const RopeTable& table, int start_pos) {
                 start_pos + x.dim(0), table.max_pos());
   if (on_cpu("rope", {&x, &table.cos, &table.sin}))
     cpu::rope(x.f32(), table.cos.f32(), table.sin.f32(), x.dim(0), x.dim(1), hd, start_pos);
+  else
+    BITFOLD_ON_CUDA(rope(x.f32(), table.cos.f32(), table.sin.f32(), x.dim(0), x.dim(1), hd,
+                         start_pos));
 }
 
 void rope(Tensor& x, int head_dim, int start_pos, float theta) {
@@ -137,6 +156,9 @@ void attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache, in
   if (on_cpu("attention", {&q, &k_cache, &v_cache, &out}))
     cpu::attention(q.f32(), k_cache.f32(), v_cache.f32(), out.f32(), T, n_heads, n_kv_heads,
                    head_dim, start_pos);
+  else
+    BITFOLD_ON_CUDA(attention(q.f32(), k_cache.f32(), v_cache.f32(), out.f32(), T, n_heads,
+                              n_kv_heads, head_dim, start_pos));
 }
 
 void silu_mul(const Tensor& gate, const Tensor& up, Tensor& out) {
@@ -148,6 +170,8 @@ void silu_mul(const Tensor& gate, const Tensor& up, Tensor& out) {
                 shape_str(up.shape()), shape_str(out.shape()));
   if (on_cpu("silu_mul", {&gate, &up, &out}))
     cpu::silu_mul(gate.f32(), up.f32(), out.f32(), gate.numel());
+  else
+    BITFOLD_ON_CUDA(silu_mul(gate.f32(), up.f32(), out.f32(), gate.numel()));
 }
 
 void add_inplace(Tensor& x, const Tensor& y) {
@@ -155,7 +179,10 @@ void add_inplace(Tensor& x, const Tensor& y) {
   check_f32(y, "add_inplace", "y");
   BITFOLD_CHECK(x.shape() == y.shape(), "ops::add_inplace: x {}, y {}", shape_str(x.shape()),
                 shape_str(y.shape()));
-  if (on_cpu("add_inplace", {&x, &y})) cpu::add_inplace(x.f32(), y.f32(), x.numel());
+  if (on_cpu("add_inplace", {&x, &y}))
+    cpu::add_inplace(x.f32(), y.f32(), x.numel());
+  else
+    BITFOLD_ON_CUDA(add_inplace(x.f32(), y.f32(), x.numel()));
 }
 
 void embedding(const Tensor& table, std::span<const int32_t> ids, Tensor& out) {
@@ -176,6 +203,8 @@ void embedding(const Tensor& table, std::span<const int32_t> ids, Tensor& out) {
            id, table.dim(0));
   if (on_cpu("embedding", {&table, &out}))
     cpu::embedding(table.raw(), dtype, D, ids.data(), int64_t(ids.size()), out.f32());
+  else
+    BITFOLD_ON_CUDA(embedding(table.raw(), dtype, D, ids.data(), int64_t(ids.size()), out.f32()));
 }
 
 std::vector<double> token_nll(const Tensor& logits, std::span<const int32_t> targets) {
@@ -187,7 +216,10 @@ std::vector<double> token_nll(const Tensor& logits, std::span<const int32_t> tar
   for (int32_t id : targets)
     BITFOLD_CHECK(id >= 0 && id < V, "ops::token_nll: target {} outside a vocabulary of {}", id, V);
   std::vector<double> nll(static_cast<size_t>(T));
-  if (on_cpu("token_nll", {&logits})) cpu::token_nll(logits.f32(), targets.data(), T, V, nll.data());
+  if (on_cpu("token_nll", {&logits}))
+    cpu::token_nll(logits.f32(), targets.data(), T, V, nll.data());
+  else
+    BITFOLD_ON_CUDA(token_nll(logits.f32(), targets.data(), T, V, nll.data()));
   return nll;
 }
 

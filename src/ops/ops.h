@@ -1,6 +1,7 @@
 #pragma once
 // The compute API the model is written on. Every op takes Tensors that all live on one device
-// and dispatches to the CPU backend (ops/cpu, OpenBLAS + OpenMP) or the CUDA backend (ops/cuda),
+// and dispatches to the CPU backend (ops/cpu, OpenBLAS + OpenMP) or the CUDA backend (ops/cuda:
+// cuBLAS SGEMM with TF32 off and plain kernels, results within float rounding of the CPU),
 // so calibration and fake-quant evaluation run the same model code on either. Shapes are
 // row-major; "T" is the number of tokens in the call. Outputs are preallocated by the caller.
 #include <cstdint>
@@ -47,7 +48,8 @@ void silu_mul(const Tensor& gate, const Tensor& up, Tensor& out);
 // x += y, elementwise.
 void add_inplace(Tensor& x, const Tensor& y);
 
-// out[T, D] = table[ids[t], :]; table may be F32, F16 or BF16 (CPU), out is F32.
+// out[T, D] = table[ids[t], :]; table may be F32, F16 or BF16 (on either device), out is F32;
+// ids are on the host.
 // An id outside the table is a bitfold::Error (a tokenizer that does not fit the model).
 void embedding(const Tensor& table, std::span<const int32_t> ids, Tensor& out);
 

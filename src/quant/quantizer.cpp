@@ -287,7 +287,7 @@ QuantParams fit_params(const QuantSpec& spec, const Tensor& x) {
     if (layout == Layout::One) {
       Range all;
       for (const Range& r : row_ranges) all.add(r);
-      ranges = {all};
+      ranges.assign(1, all);  // not `= {all}`: GCC 13 reports a false -Warray-bounds there
     } else {
       ranges = std::move(row_ranges);
     }
@@ -322,7 +322,7 @@ QuantParams fit_params(const QuantSpec& spec, const ChannelStats& stats) {
   if (layout == Layout::One) {
     Range all;
     for (const Range& r : ranges) all.add(r);
-    ranges = {all};
+    ranges.assign(1, all);  // not `= {all}`: GCC 13 reports a false -Warray-bounds there
   }
   store(p, format_traits(spec.format), ranges);
   return p;

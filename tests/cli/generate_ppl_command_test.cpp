@@ -3,7 +3,9 @@
 #include <sys/wait.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdlib>
+#include <regex>
 
 #include "file_fixtures.h"
 #include "test_support.h"
@@ -84,6 +86,54 @@ TEST(PplCommand, BadInputIsOneLineAndExitCodeOne) {
     EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << args << "\n" << r.err;
   }
   EXPECT_NE(bitfold("ppl " + model, dir).code, 0);  // --text is required
+}
+
+// The number after "ppl " in the command's report.
+double reported_ppl(const std::string& out) {
+  std::smatch m;
+  if (!std::regex_search(out, m, std::regex(R"(ppl ([0-9.]+) \(mean NLL)"))) return NAN;
+  return std::stod(m[1].str());
+}
+
+TEST(PplCommand, CudaDeviceGivesTheCpuPerplexity) {
+  BITFOLD_REQUIRE_CUDA();
+  const auto dir = testing::scratch_dir("cli_ppl_cuda");
+  const std::string args = "ppl " + testing::repo_path("models/pyshakes-15m-hf").string() +
+                           " --text " + testing::repo_path("data/demo/eval.txt").string() +
+                           " --ctx 256";
+  const Outcome cpu = bitfold(args, dir);
+  ASSERT_EQ(cpu.code, 0) << cpu.err;
+  const Outcome gpu = bitfold(args + " --device cuda", dir);
+  ASSERT_EQ(gpu.code, 0) << gpu.err;
+  const double a = reported_ppl(cpu.out), b = reported_ppl(gpu.out);
+  ASSERT_TRUE(std::isfinite(a) && std::isfinite(b)) << cpu.out << gpu.out;
+  EXPECT_LT(std::abs(a - b), 1e-5 * a) << "cpu " << a << ", cuda " << b;  // 5 significant digits
+  EXPECT_NE(gpu.out.find("NVIDIA"), std::string::npos) << gpu.out;    // the GPU is named
+}
+
+TEST(GenerateCommand, CudaDeviceGreedyMatchesTheCpuText) {
+  BITFOLD_REQUIRE_CUDA();
+  const auto dir = testing::scratch_dir("cli_generate_cuda");
+  const Outcome r = bitfold("generate " + kStories.string() + " -n 40 --temperature 0 --device cuda", dir);
+  ASSERT_EQ(r.code, 0) << r.err;
+  const std::string golden = testing::read_bytes(testing::repo_path("models/stories260K/greedy-200.txt"));
+  ASSERT_GT(r.out.size(), 100u);
+  EXPECT_EQ(r.out.substr(0, r.out.size() - 1), golden.substr(0, r.out.size() - 1));
+}
+
+TEST(PplCommand, DeviceOptionIsCheckedOnOneLine) {
+  const auto dir = testing::scratch_dir("cli_device_option");
+  const std::string model = kStories.string();
+  const std::string text = testing::repo_path("models/stories260K/greedy-200.txt").string();
+  EXPECT_NE(bitfold("ppl " + model + " --text " + text + " --device tpu", dir).code, 0);
+  if (cuda_available()) return;  // the rest is about a machine without a GPU
+  for (const std::string& args : {"ppl " + model + " --text " + text + " --device cuda",
+                                  "generate " + model + " -n 3 --device cuda"}) {
+    const Outcome r = bitfold(args, dir);
+    EXPECT_EQ(r.code, 1) << args << "\n" << r.err;
+    EXPECT_TRUE(r.err.starts_with("bitfold: error: --device cuda: ")) << r.err;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  }
 }
 
 }  // namespace

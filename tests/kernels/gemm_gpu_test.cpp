@@ -162,6 +162,13 @@ std::vector<Case> decode_cases() {
   cases.push_back({2, 8, 1, 20000, 200, true, false, false});        // many row tiles per CTA, K < 8 tiles
   cases.push_back({6, 6, 7, 9000, 1100, false, true, true});
   cases.push_back({8, 8, 1, 3, 17, true, true, true});
+  // The bulk kernel's ring wraps around (more stages per CTA than buffers), stages end inside row
+  // tiles, K is not a multiple of 16, and M fills two and four token blocks.
+  for (int p : {2, 4, 8}) cases.push_back({p, 8, p == 4 ? 5 : 1, 4224 - 7, 17915, p == 2, true, false});
+  cases.push_back({8, 8, 20, 2000, 9000, false, true, true});
+  cases.push_back({3, 8, 12, 700, 6001, true, false, false});
+  // Activations too large for shared memory beside the ring: the earlier kernels run instead.
+  cases.push_back({4, 4, 8, 40, 28000, false, false, false});
   return cases;
 }
 
@@ -224,14 +231,30 @@ TEST_F(GpuGemm, DecodeMatchesReference) {
       gemm_decode(*ctx_, f.view(c.p, c.n, c.k), pr.act(), make_epilogue(pr, out), nullptr);
       check_outputs(pr, out);
     }
-    // M <= 8 runs the direct kernel by default; the async and staged ones are checked too, the
-    // staged one twice: its split-K accumulators and tickets must have reset themselves.
-    for (DecodeKernel kernel : {DecodeKernel::Async, DecodeKernel::Staged, DecodeKernel::Staged}) {
+    // M <= 8 runs the direct kernel by default; the bulk, async and staged ones are checked too,
+    // the staged one twice: its split-K accumulators and tickets must have reset themselves.
+    for (DecodeKernel kernel : {DecodeKernel::Bulk, DecodeKernel::Direct, DecodeKernel::Async,
+                                DecodeKernel::Staged, DecodeKernel::Staged}) {
       DecodeTuning tu;
       tu.kernel = kernel;
       Outputs again(c.m, c.n, true);
       gemm_decode(*ctx_, f.view(c.p, c.n, c.k), pr.act(), make_epilogue(pr, again), nullptr, tu);
       check_outputs(pr, again);
+    }
+    // Every configuration of the bulk kernel: warps per CTA, CTAs per SM, dp4a or mma products.
+    for (const auto& [warps, ctas, dp4a, chunk] :
+         {std::tuple<int, int, int, int>{8, 1, 0, 0}, {8, 2, 0, 1}, {16, 1, 0, 4096}, {8, 1, 8, 0},
+          {8, 2, 8, 0}, {16, 1, 8, 1}}) {
+      DecodeTuning tu;
+      tu.kernel = DecodeKernel::Bulk;
+      tu.bulk_warps = warps, tu.bulk_ctas_per_sm = ctas, tu.bulk_dp4a_max_m = dp4a, tu.bulk_chunk_bytes = chunk;
+      Outputs again(c.m, c.n, true);
+      gemm_decode(*ctx_, f.view(c.p, c.n, c.k), pr.act(), make_epilogue(pr, again), nullptr, tu);
+      check_outputs(pr, again);
+      if (HasFailure()) {
+        ADD_FAILURE() << "bulk kernel with " << warps << " warps, " << ctas << " CTAs per SM, dp4a up to M = " << dp4a;
+        return;
+      }
     }
     if (HasFailure()) return;
   }

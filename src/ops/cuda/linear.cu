@@ -1,0 +1,79 @@
+// Linear layers on cuBLAS SGEMM. The math mode is CUBLAS_DEFAULT_MATH: F32 products with F32
+// accumulation, no TF32 tensor cores (which would round the operands to 10-bit mantissas and
+// move logits by ~1e-3 against the CPU backend).
+#include <cublas_v2.h>
+
+#include <mutex>
+
+#include "ops/cuda/common.cuh"
+#include "ops/cuda/cuda_ops.h"
+
+namespace bitfold::ops::cuda {
+
+namespace {
+
+const char* cublas_message(cublasStatus_t status) {
+  switch (status) {
+    case CUBLAS_STATUS_NOT_INITIALIZED: return "cuBLAS not initialized";
+    case CUBLAS_STATUS_ALLOC_FAILED: return "cuBLAS allocation failed (out of GPU memory?)";
+    case CUBLAS_STATUS_INVALID_VALUE: return "cuBLAS invalid value";
+    case CUBLAS_STATUS_ARCH_MISMATCH: return "cuBLAS architecture mismatch";
+    case CUBLAS_STATUS_EXECUTION_FAILED: return "cuBLAS execution failed";
+    case CUBLAS_STATUS_NOT_SUPPORTED: return "cuBLAS operation not supported";
+    default: return "cuBLAS error";
+  }
+}
+
+void check_blas(cublasStatus_t status) {
+  if (status != CUBLAS_STATUS_SUCCESS) raise("linear", cublas_message(status));
+}
+
+// One handle for the process (created on first use, on the default stream); cuBLAS handles are
+// not meant to be used by two host threads at once, hence the lock around each call.
+struct Blas {
+  cublasHandle_t handle = nullptr;
+  std::mutex mutex;
+  Blas() {
+    check_blas(cublasCreate(&handle));
+    check_blas(cublasSetMathMode(handle, CUBLAS_DEFAULT_MATH));
+  }
+};
+Blas& blas() {
+  static Blas b;  // never destroyed: the CUDA context may be gone at static destruction
+  return b;
+}
+
+// y[t, :] = bias for every row, so that the GEMM can accumulate into it (beta = 1).
+__global__ void broadcast_rows(const float* __restrict__ bias, float* __restrict__ y, int64_t T,
+                               int64_t N) {
+  const int64_t total = T * N;
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < total;
+       i += int64_t(gridDim.x) * blockDim.x)
+    y[i] = bias[i % N];
+}
+
+}  // namespace
+
+void linear(const float* x, const float* w, const float* bias, float* y, int64_t T, int64_t N,
+            int64_t K) {
+  if (T == 0 || N == 0) return;
+  float beta = 0.0f;
+  if (bias) {
+    broadcast_rows<<<grid_for(T * N, 256), 256>>>(bias, y, T, N);
+    check_launch("linear");
+    beta = 1.0f;
+  }
+  if (K == 0) {
+    if (!bias) check(cudaMemset(y, 0, size_t(T * N) * sizeof(float)), "linear");
+    return;
+  }
+  if (T > INT32_MAX || N > INT32_MAX || K > INT32_MAX) raise("linear", "dimension beyond 2^31");
+  // Row-major y[T,N] = x[T,K] w[N,K]ᵀ is column-major yᵀ[N,T] = (w as K×N)ᵀ · (x as K×T).
+  const float alpha = 1.0f;
+  Blas& b = blas();
+  std::lock_guard<std::mutex> lock(b.mutex);
+  check_blas(cublasSgemm(b.handle, CUBLAS_OP_T, CUBLAS_OP_N, int(N), int(T), int(K), &alpha, w,
+                         int(K), x, int(K), &beta, y, int(N)));
+}
+
+}  // namespace bitfold::ops::cuda
