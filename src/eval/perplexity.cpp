@@ -7,7 +7,7 @@
 
 #include "core/error.h"
 #include "core/mapped_file.h"
-#include "eval/progress_bar.h"
+#include "core/progress.h"
 #include "ops/ops.h"
 
 namespace bitfold::eval {
@@ -50,7 +50,7 @@ PerplexityResult perplexity(std::span<const int32_t> tokens, const WindowLogits&
   r.total_windows = int(n / ctx);
   r.windows = how.max_windows > 0 ? std::min(how.max_windows, r.total_windows) : r.total_windows;
   r.file_tokens = n;
-  ProgressBar bar("ppl", "windows", r.windows, how.progress);
+  ProgressBar bar("ppl (windows)", r.windows, how.progress);
   KlAccumulator kl;
   const auto start = Clock::now();
   double nll_sum = 0.0, base_nll_sum = 0.0;
@@ -69,7 +69,7 @@ PerplexityResult perplexity(std::span<const int32_t> tokens, const WindowLogits&
       kl.add(compare_distributions(on_cpu(base_rows), on_cpu(rows)));
       status += fmt::format("  KL {:.5f}", kl.running_mean());
     }
-    bar.update(i + 1, status);
+    bar.advance(1, status);
   }
   r.seconds = std::chrono::duration<double>(Clock::now() - start).count();
   r.mean_nll = nll_sum / double(r.scored_tokens);

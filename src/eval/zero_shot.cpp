@@ -9,8 +9,8 @@
 #include <random>
 
 #include "core/error.h"
+#include "core/progress.h"
 #include "eval/harness_text.h"
-#include "eval/progress_bar.h"
 
 namespace bitfold::eval {
 
@@ -89,7 +89,7 @@ TaskResult evaluate_task(const model::LlamaWeights& weights, const text::Tokeniz
   r.items = int(subset.size());
   r.total_items = int(task.items.size());
   model::KVCache cache(c, c.max_seq_len, weights.token_embedding.device());
-  ProgressBar bar(task.name, "items", r.items, options.progress);
+  ProgressBar bar(task.name + " (items)", r.items, options.progress);
   int64_t hits = 0, hits_norm = 0;
   double chance_sum = 0, loglik_sum = 0;
   for (size_t i = 0; i < subset.size(); ++i) {
@@ -120,7 +120,7 @@ TaskResult evaluate_task(const model::LlamaWeights& weights, const text::Tokeniz
       chance_sum += 1.0 / double(item.requests.size());
     }
     if (options.on_item) options.on_item(task, score);
-    bar.update(int(i) + 1, fmt::format("acc {:.4f}", double(hits) / double(i + 1)));
+    bar.advance(1, fmt::format("acc {:.4f}", double(hits) / double(i + 1)));
   }
 
   const int64_t n = r.items;

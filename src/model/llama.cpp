@@ -25,6 +25,19 @@ Tensor activations(int64_t rows, int64_t cols, Device device) {
   return Tensor::empty({rows, cols}, DType::F32, device);
 }
 
+// y = x Wᵀ + b, through the integer engine when the layer is quantized.
+void apply(const Linear& layer, const Tensor& x, Tensor& y) {
+  if (layer.quantized) ops::quantized_linear(x, *layer.quantized, y);
+  else ops::linear(x, layer.weight, layer.bias, y);
+}
+
+// Rounds freshly written cache rows onto the KV grid, in place.
+void quantize_cache_rows(const quant::QuantParams& params, Tensor& rows) {
+  const Tensor rounded = params.spec.dynamic ? quant::fake_quantize(rows, params.spec)
+                                             : quant::fake_quantize(rows, params);
+  rows.copy_from(rounded);
+}
+
 }  // namespace
 
 std::string_view site_name(ActivationSite site) {
@@ -124,13 +137,17 @@ void forward_block(const ModelConfig& c, const LayerWeights& layer, int l, Tenso
   Tensor q = activations(T, c.q_dim(), dev);
   Tensor k = cache.keys(l).slice_rows(start_pos, start_pos + T);
   Tensor v = cache.values(l).slice_rows(start_pos, start_pos + T);
-  ops::linear(xn, layer.q.weight, layer.q.bias, q);
-  ops::linear(xn, layer.k.weight, layer.k.bias, k);
-  ops::linear(xn, layer.v.weight, layer.v.bias, v);
+  apply(layer.q, xn, q);
+  apply(layer.k, xn, k);
+  apply(layer.v, xn, v);
 
   // RoPE on q and k at their absolute positions.
   ops::rope(q, cache.rope(), start_pos);
   ops::rope(k, cache.rope(), start_pos);
+  if (layer.kv_quant) {  // the cache stores keys after RoPE
+    quantize_cache_rows(layer.kv_quant->key, k);
+    quantize_cache_rows(layer.kv_quant->value, v);
+  }
 
   // softmax(q kᵀ / √d) v over positions 0..start_pos+t, heads grouped over the KV heads.
   Tensor att = activations(T, c.q_dim(), dev);
@@ -140,7 +157,7 @@ void forward_block(const ModelConfig& c, const LayerWeights& layer, int l, Tenso
 
   // Output projection and residual: h = x + W_o att.
   Tensor proj = activations(T, c.dim, dev);
-  ops::linear(att, layer.o.weight, layer.o.bias, proj);
+  apply(layer.o, att, proj);
   ops::add_inplace(x, proj);
 
   // FFN: n₂ = RMSNorm(h; γ₂).
@@ -150,13 +167,13 @@ void forward_block(const ModelConfig& c, const LayerWeights& layer, int l, Tenso
   // SwiGLU: SiLU(W_gate n₂) ⊙ (W_up n₂).
   Tensor gate = activations(T, c.hidden_dim, dev);
   Tensor up = activations(T, c.hidden_dim, dev);
-  ops::linear(xn, layer.gate.weight, layer.gate.bias, gate);
-  ops::linear(xn, layer.up.weight, layer.up.bias, up);
+  apply(layer.gate, xn, gate);
+  apply(layer.up, xn, up);
   ops::silu_mul(gate, up, gate);
   observe(hook, ActivationSite::DownProjInput, l, start_pos, gate);
 
   // Down projection and residual: x = h + W_down (…).
-  ops::linear(gate, layer.down.weight, layer.down.bias, proj);
+  apply(layer.down, gate, proj);
   ops::add_inplace(x, proj);
   observe(hook, ActivationSite::BlockOutput, l, start_pos, x);
 }
@@ -168,7 +185,7 @@ Tensor lm_head(const LlamaWeights& weights, const Tensor& x, int start_pos,
   ops::rmsnorm(x, weights.final_norm, c.norm_eps, xn);
   observe(hook, ActivationSite::LmHeadInput, c.n_layers, start_pos, xn);
   Tensor logits = activations(x.dim(0), weights.lm_head.out_features(), x.device());
-  ops::linear(xn, weights.lm_head.weight, weights.lm_head.bias, logits);
+  apply(weights.lm_head, xn, logits);
   return logits;
 }
 

@@ -5,6 +5,7 @@
 #include "io/safetensors_dir.h"
 #include "model/hf_config.h"
 #include "model/hf_layout.h"
+#include "model/quantized_checkpoint.h"
 #include "model/rope_layout.h"
 
 namespace bitfold::model {
@@ -126,6 +127,7 @@ ModelConfig load_config(const fs::path& path) {
 }
 
 LlamaWeights load_weights(const fs::path& path) {
+  if (is_quantized_checkpoint(path)) return load_quantized_checkpoint(path);
   const Source s = locate(path);
   return s.hf ? load_hf(s.path) : load_llama2c(s.path);
 }

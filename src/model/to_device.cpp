@@ -1,18 +1,34 @@
 #include "model/to_device.h"
 
+#include "core/error.h"
+
 namespace bitfold::model {
 
 namespace {
 
 Tensor moved(const Tensor& t, Device device) { return t.defined() ? t.to(device) : Tensor(); }
 
+// The integer engine (Linear::quantized) and KV-cache quantization are CPU-only so far: they
+// travel with the copy, and a GPU copy of a model that has them is refused rather than run
+// without them.
 Linear moved(const Linear& l, Device device) {
-  return Linear{moved(l.weight, device), moved(l.bias, device)};
+  return Linear{moved(l.weight, device), moved(l.bias, device), l.quantized};
+}
+
+bool has_quantization(const LlamaWeights& w) {
+  if (w.lm_head.quantized) return true;
+  for (const LayerWeights& l : w.layers)
+    for (const Linear* lin : {&l.q, &l.k, &l.v, &l.o, &l.gate, &l.up, &l.down})
+      if (lin->quantized || l.kv_quant) return true;
+  return false;
 }
 
 }  // namespace
 
 LlamaWeights to_device(const LlamaWeights& w, Device device) {
+  if (device != Device::CPU && has_quantization(w))
+    fail("a quantized model runs on the CPU only for now (its integer linears and KV-cache "
+         "quantization have no CUDA path yet): use --device cpu");
   LlamaWeights out;
   out.config = w.config;
   out.token_embedding = moved(w.token_embedding, device);
@@ -28,6 +44,7 @@ LlamaWeights to_device(const LlamaWeights& w, Device device) {
     d.gate = moved(l.gate, device);
     d.up = moved(l.up, device);
     d.down = moved(l.down, device);
+    d.kv_quant = l.kv_quant;
     out.layers.push_back(std::move(d));
   }
   out.final_norm = moved(w.final_norm, device);
@@ -35,7 +52,7 @@ LlamaWeights to_device(const LlamaWeights& w, Device device) {
                     w.lm_head.weight.raw() == w.token_embedding.raw() &&
                     w.lm_head.weight.shape() == w.token_embedding.shape() &&
                     w.lm_head.weight.dtype() == w.token_embedding.dtype();
-  out.lm_head = tied ? Linear{out.token_embedding, moved(w.lm_head.bias, device)}
+  out.lm_head = tied ? Linear{out.token_embedding, moved(w.lm_head.bias, device), w.lm_head.quantized}
                      : moved(w.lm_head, device);
   return out;
 }

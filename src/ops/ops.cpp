@@ -10,6 +10,7 @@
 #ifdef BITFOLD_HAVE_CUDA
 #include "ops/cuda/cuda_ops.h"
 #endif
+#include "quant/quantized_linear.h"
 
 namespace bitfold::ops {
 
@@ -68,6 +69,22 @@ void linear(const Tensor& x, const Tensor& w, const Tensor& bias, Tensor& y) {
     cpu::linear(x.f32(), w.f32(), b, y.f32(), T, N, K);
   else
     BITFOLD_ON_CUDA(linear(x.f32(), w.f32(), b, y.f32(), T, N, K));
+}
+
+void quantized_linear(const Tensor& x, const quant::QuantizedLinear& layer, Tensor& y) {
+  check_f32(x, "quantized_linear", "x");
+  check_f32(y, "quantized_linear", "y");
+  check_rank(x, 2, "quantized_linear", "x");
+  check_rank(y, 2, "quantized_linear", "y");
+  BITFOLD_CHECK(x.dim(1) == layer.in_features() && y.dim(0) == x.dim(0) &&
+                    y.dim(1) == layer.out_features(),
+                "ops::quantized_linear: x {} through {} ([{}, {}]) does not give y {}",
+                shape_str(x.shape()), layer.name(), layer.out_features(), layer.in_features(),
+                shape_str(y.shape()));
+  if (on_cpu("quantized_linear", {&x, &y}))
+    cpu::quantized_linear(x, layer, y.f32());
+  else
+    fail("ops::quantized_linear: not implemented on CUDA yet (run quantized models with --device cpu)");
 }
 
 void rmsnorm(const Tensor& x, const Tensor& gamma, float eps, Tensor& y) {

@@ -10,10 +10,19 @@
 
 #include "core/tensor.h"
 
+namespace bitfold::quant {
+class QuantizedLinear;
+}
+
 namespace bitfold::ops {
 
 // y[T, N] = x[T, K] · w[N, K]ᵀ (+ bias[N] when defined). F32.
 void linear(const Tensor& x, const Tensor& w, const Tensor& bias, Tensor& y);
+
+// y[T, N] for x[T, K] through a quantized linear layer, as the integer engine computes it
+// (quant/quantized_linear.h): x quantized by the layer's input quantizer, exact integer
+// accumulation, float epilogue. F32; the FP path is ops::linear.
+void quantized_linear(const Tensor& x, const quant::QuantizedLinear& layer, Tensor& y);
 
 // y[T, D] = x / sqrt(mean(x²) + eps) ⊙ gamma[D], row by row. y may be x.
 void rmsnorm(const Tensor& x, const Tensor& gamma, float eps, Tensor& y);

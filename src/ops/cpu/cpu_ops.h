@@ -4,12 +4,20 @@
 #include <cstdint>
 
 #include "core/dtype.h"
+#include "core/tensor.h"
+
+namespace bitfold::quant {
+class QuantizedLinear;
+}
 
 namespace bitfold::ops::cpu {
 
 // y[T, N] = x[T, K] · w[N, K]ᵀ (+ bias[N] when bias != nullptr).
 void linear(const float* x, const float* w, const float* bias, float* y, int64_t T, int64_t N,
             int64_t K);
+
+// y[T, N] = the integer engine's output for x [T, K] (quant/quantized_linear.h).
+void quantized_linear(const Tensor& x, const quant::QuantizedLinear& layer, float* y);
 
 // y[T, D] = x · rsqrt(mean(x²) + eps) ⊙ gamma; y may alias x.
 void rmsnorm(const float* x, const float* gamma, float eps, float* y, int64_t T, int64_t D);
