@@ -13,6 +13,7 @@ namespace bitfold::calib {
 namespace {
 
 constexpr int64_t kChunk = 64;  // channels per parallel item
+constexpr int64_t kParallelElements = 1 << 18;
 
 // Histogram bin of |v| from its float bits: (exponent − kMinExponent)·32 + top 5 mantissa bits.
 inline int bin_of(float v) {
@@ -47,7 +48,7 @@ int64_t ChannelObserver::observe(const float* x, int64_t rows) {
   // Finiteness first, so a bad tensor leaves the statistics untouched.
   for (int64_t i = 0; i < rows * C; ++i)
     if (!std::isfinite(x[i])) return i;
-  parallel_for((C + kChunk - 1) / kChunk, [&](int64_t chunk) {
+  const auto chunk_stats = [&](int64_t chunk) {
     const int64_t begin = chunk * kChunk, end = std::min(C, begin + kChunk);
     for (int64_t r = 0; r < rows; ++r) {
       const float* row = x + r * C;
@@ -60,7 +61,15 @@ int64_t ChannelObserver::observe(const float* x, int64_t rows) {
       if (!histogram_.empty())
         for (int64_t j = begin; j < end; ++j) ++histogram_[size_t(j) * kBins + size_t(bin_of(row[j]))];
     }
-  });
+  };
+  const int64_t chunks = (C + kChunk - 1) / kChunk;
+  // A parallel region costs more than it saves on small tensors, and far more when the machine is
+  // oversubscribed (a region waits for a descheduled thread).
+  if (rows * C < kParallelElements) {
+    for (int64_t chunk = 0; chunk < chunks; ++chunk) chunk_stats(chunk);
+  } else {
+    parallel_for(chunks, chunk_stats);
+  }
   count_ += rows;
   return -1;
 }

@@ -23,6 +23,7 @@ void register_commands(CLI::App& app) {
   add_convert_command(app);
   add_generate_command(app);
   add_ppl_command(app);
+  add_eval_command(app);
   add_quantize_command(app);
 }
 

@@ -10,6 +10,7 @@ void register_commands(CLI::App& app);
 void add_convert_command(CLI::App& app);   // convert_command.cpp
 void add_generate_command(CLI::App& app);  // generate_command.cpp
 void add_ppl_command(CLI::App& app);       // ppl_command.cpp
+void add_eval_command(CLI::App& app);      // eval_command.cpp
 void add_quantize_command(CLI::App& app);  // quantize_command.cpp
 
 }  // namespace bitfold::cli

@@ -7,10 +7,10 @@
 
 #include "core/error.h"
 #include "ops/cpu/cpu_ops.h"
-#include "quant/quantized_linear.h"
 #ifdef BITFOLD_HAVE_CUDA
 #include "ops/cuda/cuda_ops.h"
 #endif
+#include "quant/quantized_linear.h"
 
 namespace bitfold::ops {
 
@@ -81,8 +81,10 @@ void quantized_linear(const Tensor& x, const quant::QuantizedLinear& layer, Tens
                 "ops::quantized_linear: x {} through {} ([{}, {}]) does not give y {}",
                 shape_str(x.shape()), layer.name(), layer.out_features(), layer.in_features(),
                 shape_str(y.shape()));
-  if (on_cpu("quantized_linear", {&x, &y})) cpu::quantized_linear(x, layer, y.f32());
-  else fail("ops::quantized_linear ({}): not implemented on CUDA yet; run it on the CPU", layer.name());
+  if (on_cpu("quantized_linear", {&x, &y}))
+    cpu::quantized_linear(x, layer, y.f32());
+  else
+    fail("ops::quantized_linear: not implemented on CUDA yet (run quantized models with --device cpu)");
 }
 
 void rmsnorm(const Tensor& x, const Tensor& gamma, float eps, Tensor& y) {
