@@ -15,6 +15,8 @@ namespace bitfold::methods {
 
 class FoldingMethod : public Method {
  public:
+  // Two block runs of its own: observing the fold sites, observing the folded block.
+  MethodNeeds needs() const override { return {.observer = {}, .extra_passes = 2}; }
   void transform(BlockContext& ctx) override;
   quant::QuantParams input_quantizer(BlockContext& ctx, const LinearSlot& slot) override;
 

@@ -57,6 +57,7 @@ struct BlockContext {
 
 struct MethodNeeds {
   calib::ObserverOptions observer;  // e.g. histograms for percentile clipping
+  int extra_passes = 0;             // block runs over the windows that transform() makes itself
 };
 
 class Method {

@@ -93,6 +93,13 @@ void measure(const model::Linear& linear, const Tensor& x, ErrorSum& sum) {
   Tensor y_q = Tensor::empty({x.dim(0), linear.out_features()}, DType::F32);
   Tensor y = Tensor::empty({x.dim(0), linear.out_features()}, DType::F32);
   ops::quantized_linear(x, *linear.quantized, y_q);
+  if (linear.low_rank_a.defined()) {  // the side path is part of the layer's output
+    Tensor ax = Tensor::empty({x.dim(0), linear.low_rank_a.dim(0)}, DType::F32);
+    Tensor bax = Tensor::empty(y_q.shape(), DType::F32);
+    ops::linear(x, linear.low_rank_a, Tensor(), ax);
+    ops::linear(ax, linear.low_rank_b, Tensor(), bax);
+    ops::add_inplace(y_q, bax);
+  }
   ops::linear(x, linear.weight, linear.bias, y);
   sum.add(y_q, y);
 }
@@ -158,7 +165,7 @@ QuantizedModel quantize_model(model::LlamaWeights weights, const quant::Recipe& 
   const calib::Stream source = settings.sequential ? calib::Stream::Quantized : calib::Stream::Fp;
   const bool keep_fp = options.keep_fp_stream || source == calib::Stream::Fp;
   const int windows = int(calibration.windows.size());
-  const int passes = 2 + (settings.sequential && keep_fp ? 1 : 0);
+  const int passes = 2 + needs.extra_passes + (settings.sequential && keep_fp ? 1 : 0);
   ProgressBar bar("calibrate", int64_t(c.n_layers) * windows * passes, options.progress);
   calib::BlockStreams streams(weights, calibration, keep_fp, &bar);
 
