@@ -1,7 +1,6 @@
 // Route (a) for small M: frag-packed p-bit weights -> int8 mma.sync (decode_skeleton.cuh).
 #include <algorithm>
 
-#include "kernels/decode_bulk.h"
 #include "kernels/decode_skeleton.cuh"
 
 namespace bitfold::kernels {
@@ -356,12 +355,9 @@ template <int P>
 void run_decode(GemmContext& ctx, const FragWeight& w, const Int8Act& x, const Epilogue& epi,
                 Stream stream, const DecodeTuning& tuning) {
   using detail::Int8FragPolicy;
-  if (tuning.kernel == DecodeKernel::Bulk && detail::launch_decode_bulk(w, x, epi, stream, tuning)) return;
-  // Where the bulk kernel does not fit (M > 32, activations too large for shared memory): the
-  // default ones.
   if (x.m <= 8 && tuning.kernel == DecodeKernel::Async)
     detail::launch_async<P>(w, x, epi, stream);
-  else if (x.m <= 8 && (tuning.kernel == DecodeKernel::Direct || tuning.kernel == DecodeKernel::Bulk))
+  else if (x.m <= 8 && tuning.kernel == DecodeKernel::Direct)
     detail::launch_direct<P>(w, x, epi, stream);
   else if (x.m <= 8)
     detail::launch_skeleton<Int8FragPolicy<P>, 1>(ctx.impl(), w.data, w.n, w.k, x.data, x.ld, x.m, epi, stream, tuning);
