@@ -47,7 +47,7 @@ grep -E "Failure|FAILED|want |differ|error|Expected|Which is|rel_diff" "$OUT/tes
 stamp "bench $mode"
 case $mode in
   decode) timeout 300 ./build/bench/bench_kernels ${BENCH_ARGS:---m 1,4,8,16 --no-probe --no-btc} > "$OUT/kernels.md" 2>> "$OUT/steps.log" ;;
-  full) timeout 300 ./build/bench/bench_kernels --emit-table "$OUT/route_table.inc" > "$OUT/kernels.md" 2>> "$OUT/steps.log" ;;
+  full) timeout 240 ./build/bench/bench_kernels --emit-table "$OUT/route_table.inc" > "$OUT/kernels.md" 2>> "$OUT/steps.log" ;;
 esac
 stamp "bench rc=$?"
 if [[ ${NCU:-0} == 1 ]]; then
@@ -60,11 +60,13 @@ if [[ ${NCU:-0} == 1 ]]; then
 fi
 if [[ $memcheck == memcheck ]]; then
   stamp "memcheck"
-  { timeout 70 compute-sanitizer --tool memcheck --error-exitcode 3 ./build/tests/test_ops
-    echo "ops memcheck rc=$?"
-    timeout 60 compute-sanitizer --tool memcheck --error-exitcode 3 ./build/tests/test_model --gtest_filter='CudaForward*'
-    echo "model memcheck rc=$?"
-    timeout 180 compute-sanitizer --tool memcheck --error-exitcode 3 ./build/tests/test_kernels --gtest_filter='Gpu*'
+  { if [[ ${TESTS:-all} == all ]]; then
+      timeout 70 compute-sanitizer --tool memcheck --error-exitcode 3 ./build/tests/test_ops
+      echo "ops memcheck rc=$?"
+      timeout 60 compute-sanitizer --tool memcheck --error-exitcode 3 ./build/tests/test_model --gtest_filter='CudaForward*'
+      echo "model memcheck rc=$?"
+    fi
+    timeout ${MEMCHECK_S:-180} compute-sanitizer --tool memcheck --error-exitcode 3 ./build/tests/test_kernels --gtest_filter="${MEMCHECK_FILTER:-Gpu*}"
     echo "kernels memcheck rc=$?"
   } > "$OUT/memcheck.log" 2>&1
   grep -E "ERROR SUMMARY|memcheck rc" "$OUT/memcheck.log" | tee -a "$OUT/steps.log"
