@@ -100,11 +100,12 @@ struct DecodeTuning {
 void gemm_decode(GemmContext& ctx, const FragWeight& w, const Int8Act& x, const Epilogue& epi,
                  Stream stream, const DecodeTuning& tuning = {});
 // The decode GEMV, M <= 4, p in {2, 3, 4, 6, 8}, K <= 65536 (and M x K within shared memory).
-// pdl: launch as a programmatic dependent of the previous kernel in the stream, so its weight
-// loads (which depend on nothing) start before that kernel ends; activations are read, and
-// outputs written, only after it has completed (griddepcontrol.wait).
+// pdl (default): launched as a programmatic dependent of the previous kernel in the stream, so
+// that its launch and its weight loads (the weights depend on nothing) overlap that kernel's end;
+// everything else (activations, epilogue operands, outputs) is touched only after that kernel
+// has completed (griddepcontrol.wait), so stream order holds as for a plain launch.
 struct GemvOptions {
-  bool pdl = false;
+  bool pdl = true;
 };
 void gemm_gemv(const GemvWeight& w, const Int8Act& x, const Epilogue& epi, Stream stream,
                const GemvOptions& options = {});

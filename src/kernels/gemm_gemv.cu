@@ -32,8 +32,9 @@ struct GemvParams {
 
 // Per (p, M tile). MT: activation rows the kernel is compiled for (M <= MT). R rows per item
 // share each activation read (shared memory serves 128 B per cycle; at M = 4 and R = 1 a 2-bit
-// row would need 16 activation bytes per weight byte). U items per load batch: the 16-byte loads
-// a lane has in flight (W3 and W6 add an 8-byte load of the second field per item).
+// row would need 16 activation bytes per weight byte). U items per load batch, two batches in
+// registers: the next batch is in flight while one is multiplied, so a lane keeps U..2U 16-byte
+// loads in flight (W3 and W6 add an 8-byte load of the second field per item).
 template <int P, int MT>
 struct GemvConfig {
   static constexpr int kWide = gemv_widest_field(P);
@@ -41,7 +42,7 @@ struct GemvConfig {
   static constexpr int kPieces = kChunk / 16;           // 16-byte activation pieces per chunk
   static constexpr int kWords = 4 * P / kWide;          // weight words per chunk and row
   static constexpr int kRows = MT == 1 ? 1 : 2;
-  static constexpr int kUnroll = (P == 3 || P == 6) ? (MT == 1 ? 4 : 2) : (MT == 1 ? 8 : 4);
+  static constexpr int kUnroll = (P == 3 || P == 6) ? (MT == 1 ? 2 : 1) : (MT == 1 ? 4 : 2);  // per buffer
   static constexpr int kThreads = 512;
   static constexpr int kWarps = kThreads / 32;
   static constexpr int kMinBlocks = MT == 1 ? 2 : 1;    // registers: 64 at M = 1, else 128
@@ -101,6 +102,31 @@ __device__ __forceinline__ int warp_sum_many(int (&v)[V], int lane, int& index) 
     }
   }
   return v[0];
+}
+
+// The epilogue's per-output operands (store_out's, loaded ahead of the accumulator).
+struct EpilogueOperands {
+  float w_scale = 0, x_scale = 1, bias = 0, residual = 0;
+};
+__device__ __forceinline__ EpilogueOperands load_epilogue_operands(const Epilogue& e, int64_t m, int64_t n) {
+  EpilogueOperands o;
+  if (e.w_scale) o.w_scale = e.w_scale[n];
+  if (e.x_scale) o.x_scale = e.x_scale[m];
+  if (e.bias) o.bias = e.bias[n];
+  if (e.residual) o.residual = __half2float(reinterpret_cast<const __half*>(e.residual)[m * e.ld_residual + n]);
+  return o;
+}
+// store_out with the operands given: the same operations in the same order (epi_value).
+__device__ __forceinline__ void store_out_with(const Epilogue& e, int64_t m, int64_t n, int32_t acc,
+                                               const EpilogueOperands& o) {
+  if (e.y_i32) e.y_i32[m * e.ld_i32 + n] = acc;
+  if (!e.y_f16 && !e.y_f32) return;
+  float v = float(acc) * o.w_scale;
+  if (e.x_scale) v *= o.x_scale;
+  if (e.bias) v += o.bias;
+  if (e.residual) v += o.residual;
+  if (e.y_f32) e.y_f32[m * e.ld_f32 + n] = v;
+  if (e.y_f16) reinterpret_cast<__half*>(e.y_f16)[m * e.ld_f16 + n] = __float2half_rn(v);
 }
 
 // One row's weight words of one chunk for each of the R rows of an item.
@@ -197,20 +223,30 @@ __global__ void __launch_bounds__(GemvConfig<P, MT>::kThreads, GemvConfig<P, MT>
   const int items = groups * p.steps;
   const int i0 = int(int64_t(items) * warp / Cfg::kWarps), i1 = int(int64_t(items) * (warp + 1) / Cfg::kWarps);
 
-  GemvItem<P, MT> buf[U];
-  int g = i0 / p.steps, st = i0 - g * p.steps;  // item (g, st) of the batch start
-  auto load_batch = [&](int it0, int g0, int st0) {
+  GemvItem<P, MT> buf0[U], buf1[U];
+  int g = i0 / p.steps, st = i0 - g * p.steps;  // item (g, st) of the batch being multiplied
+  // Loads the U items from it0 on (none past i1) into b.
+  auto load_batch = [&](GemvItem<P, MT>(&b)[U], int it0) {
+    int st0 = it0 % p.steps;
+    int64_t g0 = it0 / p.steps;
 #pragma unroll
     for (int u = 0; u < U; ++u) {
       const int c = st0 * 32 + lane;
-      const int64_t row = row0 + int64_t(g0) * R;
-      load_item<P, MT>(p, p.w + row * p.row_bytes, row, row_end, c, it0 + u < i1 && c < p.chunks, buf[u]);
+      const int64_t row = row0 + g0 * R;
+      load_item<P, MT>(p, p.w + row * p.row_bytes, row, row_end, c, it0 + u < i1 && c < p.chunks, b[u]);
       if (++st0 == p.steps) st0 = 0, ++g0;
     }
   };
   // The first weights are independent of the previous kernel: in flight before anything else.
-  if (i0 < i1) load_batch(i0, g, st);
+  if (i0 < i1) load_batch(buf0, i0);
+  if (i0 + U < i1) load_batch(buf1, i0 + U);
   grid_dependency_wait();
+  // The epilogue operands of this thread's first output, loaded now rather than after the last
+  // barrier (where their latency would add to the kernel's tail).
+  const int rows = int(row_end - row0);
+  EpilogueOperands first;
+  if (int(threadIdx.x) < rows * p.m)
+    first = load_epilogue_operands(p.epi, threadIdx.x / rows, row0 + threadIdx.x % rows);
 
   // Activations -> shared memory, chunk c's 16-byte piece h at h * plane_stride + 16 c (so that
   // the lanes' 16-byte reads of consecutive chunks are conflict-free), zero past K and for
@@ -261,13 +297,14 @@ __global__ void __launch_bounds__(GemvConfig<P, MT>::kThreads, GemvConfig<P, MT>
 #pragma unroll
       for (int e = 0; e < kAccs; ++e) acc[r][m][e] = 0;
 
-  for (int it = i0; it < i1; it += U) {
+  // Multiplies the U items from it on (none past i1), flushing each row group that ends.
+  auto multiply_batch = [&](const GemvItem<P, MT>(&b)[U], int it) {
 #pragma unroll
     for (int u = 0; u < U; ++u) {
       if (it + u >= i1) break;
       const int c = st * 32 + lane;
       const int cc = c < p.chunks ? c : 0;  // weights past the row are zero: any activation will do
-      multiply_item<P, MT>(buf[u], xs + 16 * cc, plane_stride, p.kp, acc);
+      multiply_item<P, MT>(b[u], xs + 16 * cc, plane_stride, p.kp, acc);
       // The row group ends (or this warp's share does): its partial sums go to shared memory.
       if (st == p.steps - 1 || it + u == i1 - 1) {
         int v[V];
@@ -290,17 +327,25 @@ __global__ void __launch_bounds__(GemvConfig<P, MT>::kThreads, GemvConfig<P, MT>
       }
       if (++st == p.steps) st = 0, ++g;
     }
-    if (it + U < i1) load_batch(it + U, g, st);
+  };
+  // Two register buffers in turn: while one batch is multiplied the next is in flight, and the
+  // one after it is issued as soon as a buffer is free.
+  for (int it = i0; it < i1; it += 2 * U) {
+    multiply_batch(buf0, it);
+    if (it + 2 * U < i1) load_batch(buf0, it + 2 * U);
+    if (it + U >= i1) break;
+    multiply_batch(buf1, it + U);
+    if (it + 3 * U < i1) load_batch(buf1, it + 3 * U);
   }
   __syncthreads();
 
   // Epilogue: y[m][row] for this block's rows, consecutive threads on consecutive rows.
-  const int rows = int(row_end - row0);
   for (int i = threadIdx.x; i < rows * p.m; i += blockDim.x) {
     const int m = i / rows, rr = i - m * rows;
     int sx = 0;
     for (int w = 0; w < Cfg::kWarps; ++w) sx += sx_part[w * MT + m];
-    store_out(p.epi, m, row0 + rr, sums[rr * MT + m] - gemv_offset(P) * sx);
+    const EpilogueOperands ops = i == int(threadIdx.x) ? first : load_epilogue_operands(p.epi, m, row0 + rr);
+    store_out_with(p.epi, m, row0 + rr, sums[rr * MT + m] - gemv_offset(P) * sx, ops);
   }
 }
 

@@ -274,12 +274,19 @@ TEST_F(GpuGemm, GemvMatchesReference) {
       gemm_gemv(view, pr.act(), make_epilogue(pr, out), nullptr);
       check_outputs(pr, out);
     }
-    // As a programmatic dependent launch, twice in a row (the second waits for the first).
-    Outputs a(c.m, c.n, true), b(c.m, c.n, true);
-    gemm_gemv(view, pr.act(), make_epilogue(pr, a), nullptr, GemvOptions{true});
-    gemm_gemv(view, pr.act(), make_epilogue(pr, b), nullptr, GemvOptions{true});
+    // A plain launch, and the (default) programmatic dependent launch twice in a row into the
+    // same outputs after a kernel that poisons them: each must wait for its predecessor.
+    Outputs plain(c.m, c.n, true), a(c.m, c.n, true);
+    gemm_gemv(view, pr.act(), make_epilogue(pr, plain), nullptr, GemvOptions{false});
+    check_outputs(pr, plain);
+    Epilogue poison;
+    poison.w_scale = pr.dws.get();
+    poison.y_i32 = a.i32.get(), poison.ld_i32 = a.ld;
+    gemm_gemv(view, pr.act(), make_epilogue(pr, a), nullptr);
+    DeviceBuffer<int32_t> junk(std::vector<int32_t>(size_t(c.m * c.n), 0x7F7F7F7F));
+    epilogue_i32(junk.get(), c.n, c.m, c.n, poison, nullptr);  // overwrites y_i32 with junk...
+    gemm_gemv(view, pr.act(), make_epilogue(pr, a), nullptr);  // ...which this launch must replace
     check_outputs(pr, a);
-    check_outputs(pr, b);
     if (HasFailure()) return;
   }
 }
