@@ -32,9 +32,9 @@ struct GemvParams {
 
 // Per (p, M tile). MT: activation rows the kernel is compiled for (M <= MT). R rows per item
 // share each activation read (shared memory serves 128 B per cycle; at M = 4 and R = 1 a 2-bit
-// row would need 16 activation bytes per weight byte). U items per load batch, two batches in
-// registers: the next batch is in flight while one is multiplied, so a lane keeps U..2U 16-byte
-// loads in flight (W3 and W6 add an 8-byte load of the second field per item).
+// row would need 16 activation bytes per weight byte). U items per load batch; at M = 1 two
+// batches in registers: the next batch is in flight while one is multiplied, so a lane keeps
+// U..2U 16-byte loads in flight (W3 and W6 add an 8-byte load of the second field per item).
 template <int P, int MT>
 struct GemvConfig {
   static constexpr int kWide = gemv_widest_field(P);
@@ -42,7 +42,10 @@ struct GemvConfig {
   static constexpr int kPieces = kChunk / 16;           // 16-byte activation pieces per chunk
   static constexpr int kWords = 4 * P / kWide;          // weight words per chunk and row
   static constexpr int kRows = MT == 1 ? 1 : 2;
-  static constexpr int kUnroll = (P == 3 || P == 6) ? (MT == 1 ? 2 : 1) : (MT == 1 ? 4 : 2);  // per buffer
+  // M = 1: two buffers of U items (measured: better than one of 2U on the 7B shapes with several
+  // batches per warp); M > 1: one buffer (registers: R rows per item), loaded after it is used.
+  static constexpr bool kDouble = MT == 1;
+  static constexpr int kUnroll = (P == 3 || P == 6) ? 2 : 4;  // items per buffer
   static constexpr int kThreads = 512;
   static constexpr int kWarps = kThreads / 32;
   static constexpr int kMinBlocks = MT == 1 ? 2 : 1;    // registers: 64 at M = 1, else 128
@@ -223,23 +226,22 @@ __global__ void __launch_bounds__(GemvConfig<P, MT>::kThreads, GemvConfig<P, MT>
   const int items = groups * p.steps;
   const int i0 = int(int64_t(items) * warp / Cfg::kWarps), i1 = int(int64_t(items) * (warp + 1) / Cfg::kWarps);
 
-  GemvItem<P, MT> buf0[U], buf1[U];
+  GemvItem<P, MT> buf0[U], buf1[Cfg::kDouble ? U : 1];
   int g = i0 / p.steps, st = i0 - g * p.steps;  // item (g, st) of the batch being multiplied
-  // Loads the U items from it0 on (none past i1) into b.
-  auto load_batch = [&](GemvItem<P, MT>(&b)[U], int it0) {
-    int st0 = it0 % p.steps;
-    int64_t g0 = it0 / p.steps;
+  int lg = g, lst = st;                         // item (lg, lst) of the next batch to load
+  // Loads the U items from it0 on (none past i1) into b; it0 is the item at (lg, lst).
+  auto load_batch = [&](GemvItem<P, MT>* b, int it0) {
 #pragma unroll
     for (int u = 0; u < U; ++u) {
-      const int c = st0 * 32 + lane;
-      const int64_t row = row0 + g0 * R;
+      const int c = lst * 32 + lane;
+      const int64_t row = row0 + int64_t(lg) * R;
       load_item<P, MT>(p, p.w + row * p.row_bytes, row, row_end, c, it0 + u < i1 && c < p.chunks, b[u]);
-      if (++st0 == p.steps) st0 = 0, ++g0;
+      if (++lst == p.steps) lst = 0, ++lg;
     }
   };
   // The first weights are independent of the previous kernel: in flight before anything else.
   if (i0 < i1) load_batch(buf0, i0);
-  if (i0 + U < i1) load_batch(buf1, i0 + U);
+  if (Cfg::kDouble && i0 + U < i1) load_batch(buf1, i0 + U);
   grid_dependency_wait();
   // The epilogue operands of this thread's first output, loaded now rather than after the last
   // barrier (where their latency would add to the kernel's tail).
@@ -298,7 +300,7 @@ __global__ void __launch_bounds__(GemvConfig<P, MT>::kThreads, GemvConfig<P, MT>
       for (int e = 0; e < kAccs; ++e) acc[r][m][e] = 0;
 
   // Multiplies the U items from it on (none past i1), flushing each row group that ends.
-  auto multiply_batch = [&](const GemvItem<P, MT>(&b)[U], int it) {
+  auto multiply_batch = [&](const GemvItem<P, MT>* b, int it) {
 #pragma unroll
     for (int u = 0; u < U; ++u) {
       if (it + u >= i1) break;
@@ -328,14 +330,21 @@ __global__ void __launch_bounds__(GemvConfig<P, MT>::kThreads, GemvConfig<P, MT>
       if (++st == p.steps) st = 0, ++g;
     }
   };
-  // Two register buffers in turn: while one batch is multiplied the next is in flight, and the
-  // one after it is issued as soon as a buffer is free.
-  for (int it = i0; it < i1; it += 2 * U) {
-    multiply_batch(buf0, it);
-    if (it + 2 * U < i1) load_batch(buf0, it + 2 * U);
-    if (it + U >= i1) break;
-    multiply_batch(buf1, it + U);
-    if (it + 3 * U < i1) load_batch(buf1, it + 3 * U);
+  if constexpr (Cfg::kDouble) {
+    // Two register buffers in turn: while one batch is multiplied the next is in flight, and the
+    // one after it is issued as soon as a buffer is free.
+    for (int it = i0; it < i1; it += 2 * U) {
+      multiply_batch(buf0, it);
+      if (it + 2 * U < i1) load_batch(buf0, it + 2 * U);
+      if (it + U >= i1) break;
+      multiply_batch(buf1, it + U);
+      if (it + 3 * U < i1) load_batch(buf1, it + 3 * U);
+    }
+  } else {
+    for (int it = i0; it < i1; it += U) {
+      multiply_batch(buf0, it);
+      if (it + U < i1) load_batch(buf0, it + U);
+    }
   }
   __syncthreads();
 
