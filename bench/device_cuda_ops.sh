@@ -5,7 +5,8 @@
 # Logs go to $OUT (at most 8 files); a short summary is printed last.
 #   bench/device_cuda_ops.sh decode|full|none [memcheck]
 #     decode: bench_kernels --m 1,4,8,16 (no probe, no BTC); full: every M, --emit-table.
-#     BENCH_ARGS="..." replaces the decode arguments; TESTS=kernels skips the ops/model/CLI tests;
+#     BENCH_ARGS="..." replaces the decode arguments; TESTS=kernels skips the ops/model/CLI tests,
+#     TESTS=none all tests;
 #     NCU=1 adds ncu on the GEMV (7B o and gate_up, W4A4, M = 1).
 # Run from the checkout root on the device, after `source tools/device/env.sh`.
 set -u
@@ -34,6 +35,7 @@ fi
 stamp "tests"
 : > "$OUT/tests.log"
 tests=$(./build/tests/test_kernels --gtest_list_tests | awk '/^[^ ]/{s=$1} /^  /{print s $1}' | grep -v '^Layout\|^Dispatch\|^FragLayout\|^GemvLayout\|^BtcLayout\|^ProducerReference')
+[[ ${TESTS:-all} == none ]] && tests=""
 for t in $tests; do
   timeout 150 ./build/tests/test_kernels --gtest_filter="$t" >> "$OUT/tests.log" 2>&1
   echo "kernels $t rc=$?" | tee -a "$OUT/steps.log"
@@ -53,8 +55,8 @@ stamp "bench rc=$?"
 if [[ ${NCU:-0} == 1 ]]; then
   stamp "ncu"
   ncu_args="--clock-control none --section SpeedOfLight --section MemoryWorkloadAnalysis --section WarpStateStats --section SchedulerStats --section Occupancy --section LaunchStats"
-  { timeout 90 ncu $ncu_args -k regex:gemv_kernel -c 1 ./build/bench/bench_kernels --models 7b --layers gate_up --m 1 --formats W4A4 --no-btc --no-check --no-variants --no-probe
-    timeout 90 ncu $ncu_args -k regex:gemv_kernel -c 1 ./build/bench/bench_kernels --models 7b --layers o --m 1 --formats W4A4 --no-btc --no-check --no-variants --no-probe
+  { timeout 90 ncu $ncu_args -k regex:^gemv_kernel -c 1 ./build/bench/bench_kernels --models 7b --layers gate_up --m 1 --formats W4A4 --no-btc --no-check --no-variants --no-probe
+    timeout 90 ncu $ncu_args -k regex:^gemv_kernel -c 1 ./build/bench/bench_kernels --models 7b --layers o --m 1 --formats W4A4 --no-btc --no-check --no-variants --no-probe
   } > "$OUT/ncu.txt" 2>&1
   stamp "ncu rc=$?"
 fi
