@@ -250,45 +250,61 @@ __global__ void __launch_bounds__(GemvConfig<P, MT>::kThreads, GemvConfig<P, MT>
   if (int(threadIdx.x) < rows * p.m)
     first = load_epilogue_operands(p.epi, threadIdx.x / rows, row0 + threadIdx.x % rows);
 
-  // Activations -> shared memory by cp.async (no registers held, every copy in flight at once),
-  // chunk c's 16-byte piece h at h * plane_stride + 16 c (so that the lanes' 16-byte reads of
-  // consecutive chunks are conflict-free), zero-filled past K and for m >= M.
-  const int per_row = p.kp / 16, pieces = MT * per_row;
-  auto stage_offset = [&](int i, int& m, int& k0) {
-    m = i / per_row, k0 = 16 * (i - m * per_row);
-    const int c = k0 / Cfg::kChunk, h = (k0 % Cfg::kChunk) / 16;
-    return m * p.kp + h * plane_stride + 16 * c;
-  };
-  for (int i = threadIdx.x; i < pieces; i += blockDim.x) {
-    int m, k0;
-    const int off = stage_offset(i, m, k0);
-    const int64_t valid = m < p.m ? std::min<int64_t>(16, std::max<int64_t>(0, p.k - k0)) : 0;
-    cp_async16(xs + off, valid > 0 ? p.x + m * p.ldx + k0 : p.x, int(valid));
-  }
-  cp_async_commit();
-  for (int i = threadIdx.x; i < groups * R * MT; i += blockDim.x) sums[i] = 0;
-  cp_async_wait<0>();
-  __syncthreads();
-  grid_launch_dependents();
+  // Activations -> shared memory, chunk c's 16-byte piece h at h * plane_stride + 16 c (so that
+  // the lanes' 16-byte reads of consecutive chunks are conflict-free), zero past K and for
+  // m >= M; sum_k x per row for the offset correction.
   {
-    // sum_k x per activation row (for the offset correction in the epilogue), from the stage.
     int sx[MT];
 #pragma unroll
     for (int m = 0; m < MT; ++m) sx[m] = 0;
-    for (int i = threadIdx.x; i < pieces; i += blockDim.x) {
-      int m, k0;
-      const uint4 v = *reinterpret_cast<const uint4*>(xs + stage_offset(i, m, k0));
-      const int sum = __dp4a(int(v.x), 0x01010101, __dp4a(int(v.y), 0x01010101,
-                             __dp4a(int(v.z), 0x01010101, __dp4a(int(v.w), 0x01010101, 0))));
+    const int per_row = p.kp / 16, total = MT * per_row;
+    // kPieces 16-byte pieces per thread and pass, their loads issued before the first store (a
+    // loop of load -> store waits one L2 round trip per piece: 28 KB at K = 28672). Not
+    // cp.async: measured 5-15% slower for every p < 8 (run of 2026-11-25 02:40; suspected: its
+    // wait, a DEPBAR on scoreboard SB0, also waited for the weight loads in flight).
+    constexpr int kPieces = MT == 1 ? 2 : 4;
+    for (int base = 0; base < total; base += kPieces * blockDim.x) {
+      uint4 v[kPieces];
 #pragma unroll
-      for (int mm = 0; mm < MT; ++mm) sx[mm] += mm == m ? sum : 0;
+      for (int j = 0; j < kPieces; ++j) {
+        const int i = base + j * blockDim.x + threadIdx.x;
+        v[j] = make_uint4(0, 0, 0, 0);
+        if (i < total) {
+          const int m = i / per_row, k0 = 16 * (i - m * per_row);
+          if (m < p.m) {
+            const int8_t* src = p.x + m * p.ldx + k0;
+            if (k0 + 16 <= p.k) {
+              v[j] = *reinterpret_cast<const uint4*>(src);
+            } else if (k0 < p.k) {
+              uint32_t b[4] = {0, 0, 0, 0};
+              for (int t = 0; t < 16 && k0 + t < p.k; ++t) b[t / 4] |= uint32_t(uint8_t(src[t])) << (8 * (t % 4));
+              v[j] = make_uint4(b[0], b[1], b[2], b[3]);
+            }
+          }
+        }
+      }
+#pragma unroll
+      for (int j = 0; j < kPieces; ++j) {
+        const int i = base + j * blockDim.x + threadIdx.x;
+        if (i >= total) break;
+        const int m = i / per_row, k0 = 16 * (i - m * per_row);
+        const int c = k0 / Cfg::kChunk, h = (k0 % Cfg::kChunk) / 16;
+        *reinterpret_cast<uint4*>(xs + m * p.kp + h * plane_stride + 16 * c) = v[j];
+        const int sum = __dp4a(int(v[j].x), 0x01010101, __dp4a(int(v[j].y), 0x01010101,
+                               __dp4a(int(v[j].z), 0x01010101, __dp4a(int(v[j].w), 0x01010101, 0))));
+#pragma unroll
+        for (int mm = 0; mm < MT; ++mm) sx[mm] += mm == m ? sum : 0;
+      }
     }
 #pragma unroll
     for (int m = 0; m < MT; ++m) {
       const int t = __reduce_add_sync(0xffffffffu, sx[m]);
-      if (lane == 0) sx_part[warp * MT + m] = t;  // read after the last barrier
+      if (lane == 0) sx_part[warp * MT + m] = t;
     }
+    for (int i = threadIdx.x; i < groups * R * MT; i += blockDim.x) sums[i] = 0;
   }
+  __syncthreads();
+  grid_launch_dependents();
 
   int acc[R][MT][kAccs];
 #pragma unroll
