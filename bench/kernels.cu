@@ -427,8 +427,8 @@ int main(int argc, char** argv) {
   std::printf("- peers: `fp16` = cublasGemmEx FP16 in/out, FP32 accumulation (CUBLAS_COMPUTE_32F); `int8-lt` = "
               "cuBLASLt int8 -> int32, no epilogue; `fp8-lt` = cuBLASLt e4m3 -> FP16, FP32 accumulation.\n");
   std::printf("- ours: FP16 output y = acc * w_scale[n] (the epilogue included in the time). Routes: decode "
-              "(frag layout; default: direct register-prefetch kernel for M <= 8, split-K skeleton above; variants: "
-              "decode-async = cp.async ring, decode-staged = split-K skeleton), gemv (M <= 4: the CUDA-core GEMV over the "
+              "(frag layout; default: direct register-prefetch kernel for M <= 8, split-K skeleton above; variant: "
+              "decode-staged = split-K skeleton), gemv (M <= 4: the CUDA-core GEMV over the "
               "row-major gemv layout, lop3 + dp4a, launched as a programmatic dependent of the previous launch (PDL, its "
               "default), so that its launch and weight loads overlap the end of the previous kernel; gemv-nopdl = the same "
               "with a plain launch), wgmma128/256 (token tile), unpack+lt (unpack "
@@ -665,12 +665,6 @@ int main(int argc, char** argv) {
                 gemm_gemv(GemvWeight{gemvw[p][size_t(i % cg)], p, n, k}, x, e, nullptr, GemvOptions{false});
               });
           }
-          if (m <= 8 && opt.variants)
-            measure("decode-async", Route::Count, cf, xb8, [&](const Epilogue& e, int i) {
-              DecodeTuning tu;
-              tu.kernel = DecodeKernel::Async;
-              gemm_decode(ctx, FragWeight{fragd[p][size_t(i % cf)], p, n, k, FragOrder::Decode}, x, e, nullptr, tu);
-            });
           if (m <= 64 && opt.variants)
             measure("decode-staged", Route::Count, cf, xb8, [&](const Epilogue& e, int i) {
               DecodeTuning tu;

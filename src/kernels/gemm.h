@@ -89,9 +89,9 @@ class GemmContext {
 };
 
 // Decode kernels over the frag layout, kept side by side (bench measures them): Direct (default,
-// M <= 8: persistent CTAs, register prefetch), Async (M <= 8: cp.async ring), Staged (the split-K
-// skeleton; every M > 8 runs it). For M <= 4 the GEMV (gemm_gemv) is faster.
-enum class DecodeKernel : uint8_t { Direct, Async, Staged };
+// M <= 8: persistent CTAs, register prefetch), Staged (the split-K skeleton; every M > 8 runs
+// it). For M <= 4 the GEMV (gemm_gemv) is faster on most shapes (docs/kernels.md).
+enum class DecodeKernel : uint8_t { Direct, Staged };
 struct DecodeTuning {
   int ctas_per_sm = 4;  // staged kernel: split K over CTAs until the grid has this many per SM
   DecodeKernel kernel = DecodeKernel::Direct;
