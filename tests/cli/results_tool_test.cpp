@@ -125,5 +125,29 @@ TEST(ResultsTool, CachedRowsAreSkippedUnderTheSameSettingsOnly) {
   EXPECT_NE(r.out.find("bitfold eval"), std::string::npos) << r.out;
 }
 
+TEST(ResultsTool, MergeAddsRowsOfTheSameSettingsAndNamesEveryMachine) {
+  if (!have_python()) GTEST_SKIP() << "python3 not installed";
+  const auto dir = testing::scratch_dir("results_merge");
+  nlohmann::json here = fixture(250);
+  here["rows"].erase("pyshakes-15m-hf/RTN static/W8A8");
+  testing::write_bytes(dir / "results.json", here.dump());
+  nlohmann::json there = fixture(250);
+  there["rows"].erase("pyshakes-15m-hf/FP32/—");
+  there["rows"]["pyshakes-15m-hf/RTN static/W8A8"]["machine"] = "the GPU machine's CPUs";
+  testing::write_bytes(dir / "there.json", there.dump());
+  testing::Outcome r = run_tool("--merge " + (dir / "there.json").string() + " " + common_args(dir), dir);
+  ASSERT_EQ(r.code, 0) << r.err;
+  const std::string md = testing::read_bytes(dir / "results.md");
+  for (const char* part : {"| FP32 | — | 27.50 |", "| RTN static | W8A8 | 27.90 |", "Machines: test machine; the GPU machine's CPUs"})
+    EXPECT_NE(md.find(part), std::string::npos) << part << "\n" << md;
+  EXPECT_EQ(nlohmann::json::parse(testing::read_bytes(dir / "results.json"))["rows"].size(), 2u);
+
+  there = fixture(100);  // other settings: refused, nothing changes
+  testing::write_bytes(dir / "other.json", there.dump());
+  r = run_tool("--merge " + (dir / "other.json").string() + " " + common_args(dir), dir);
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find("measured under other settings"), std::string::npos) << r.err;
+}
+
 }  // namespace
 }  // namespace bitfold::cli
