@@ -22,17 +22,16 @@ run_test() {  # name, timeout, command...
   local rc=$?
   echo "$name rc=$rc $(grep -E '^\[  (PASSED|FAILED|SKIPPED) ' "$OUT/test_$name.log" | tr '\n' ' ')" | tee -a "$OUT/steps.log"
 }
-run_test ops 200 ./build/tests/test_ops
-run_test model_gpu 120 ./build/tests/test_model --gtest_filter='CudaForward*:ToDevice*'
-run_test methods_gpu 200 ./build/tests/test_methods --gtest_filter='CudaCalibration*'
-run_test cli_gpu 200 ./build/tests/test_cli --gtest_filter='*Cuda*:*Device*'
-run_test kernels 200 ./build/tests/test_kernels --gtest_filter='Gpu*'
+run_test ops 150 ./build/tests/test_ops
+run_test model_gpu 90 ./build/tests/test_model --gtest_filter='CudaForward*:ToDevice*'
+run_test methods_gpu 120 ./build/tests/test_methods --gtest_filter='CudaCalibration*'
+run_test cli_gpu 150 ./build/tests/test_cli --gtest_filter='*Cuda*:*Device*'
 grep -hE "^\[ cuda|Failure|FAILED  |differ|Expected|Which is|first differing" "$OUT"/test_*.log | head -60
 stamp "quantize"
 B=./build/bitfold
 Q="quantize models/pyshakes-15m-hf --method rtn --w 4 --a 4 --act static-channel --calib data/demo/calib.txt --no-progress"
 for dev in cpu cuda; do
-  /usr/bin/time -f "%e s wall" $B $Q --device $dev -o /tmp/w4a4-$dev > "$OUT/quantize_$dev.log" 2>&1
+  timeout 150 $B $Q --device $dev -o /tmp/w4a4-$dev > "$OUT/quantize_$dev.log" 2>&1
   echo "quantize --device $dev rc=$? $(tail -2 "$OUT/quantize_$dev.log" | tr '\n' ' ')" | tee -a "$OUT/steps.log"
 done
 stamp "ppl"
@@ -51,4 +50,6 @@ $B generate /tmp/w4a4-cpu -p "ROMEO:" -n 24 --temperature 0 --device cuda > "$OU
 $B generate /tmp/w4a4-cpu -p "ROMEO:" -n 24 --temperature 0 --device cpu > "$OUT/generate_cpu.log" 2> "$OUT/generate_cpu.err"
 cmp -s "$OUT/generate_cuda.log" "$OUT/generate_cpu.log" && echo "generate: CPU and CUDA texts equal" | tee -a "$OUT/steps.log" ||
   { echo "generate: texts differ"; head -c 300 "$OUT/generate_cpu.log"; echo; head -c 300 "$OUT/generate_cuda.log"; echo; } | tee -a "$OUT/steps.log"
+stamp "kernels (existing GPU tests)"
+run_test kernels ${KERNELS_S:-90} ./build/tests/test_kernels --gtest_filter='Gpu*'
 stamp "done"
