@@ -5,15 +5,17 @@
 #include <limits>
 
 #include "core/error.h"
+#include "model/to_device.h"
 
 namespace bitfold::calib {
 
 BlockStreams::BlockStreams(const model::LlamaWeights& model, const CalibrationSet& set,
-                           bool keep_fp, ProgressBar* progress)
-    : config_(model.config), progress_(progress) {
+                           bool keep_fp, ProgressBar* progress, Device device)
+    : config_(model.config), device_(device), progress_(progress) {
   if (set.windows.empty()) fail("calibration: the calibration set {} has no windows", set.source);
   length_ = set.length;
-  cache_ = model::KVCache(config_, length_);
+  cache_ = model::KVCache(config_, length_, device_);
+  if (device_ != Device::CPU) host_cache_ = model::KVCache(config_, length_);
   for (const std::vector<int32_t>& w : set.windows) {
     BITFOLD_CHECK(int(w.size()) == length_, "window of {} tokens in a set of length {}", w.size(),
                   length_);
@@ -37,11 +39,28 @@ void BlockStreams::run(const model::LayerWeights& block, Stream stream,
   const std::vector<Tensor>& in = inputs(stream);
   const int count = windows > 0 ? std::min(windows, int(in.size())) : int(in.size());
   if (outputs) outputs->clear();
+  const bool on_cpu = device_ == Device::CPU;
+  // On the GPU: the block copied over once per run, hooks on host copies (written back).
+  const model::LayerWeights moved = on_cpu ? model::LayerWeights() : model::to_device(block, device_);
+  const model::LayerWeights& runs = on_cpu ? block : moved;
+  model::ActivationHook host_hook;
+  if (!on_cpu && hook)
+    host_hook = [&hook](const model::ActivationPoint& p, Tensor& x) {
+      Tensor host = x.to(Device::CPU);
+      hook(p, host);
+      x.copy_from(host);
+    };
   for (int w = 0; w < count; ++w) {
-    Tensor x = in[size_t(w)].clone();
-    model::forward_block(config_, block, layer_, x, 0, cache_, hook);
-    if (after) after(w, cache_);
-    if (outputs) outputs->push_back(std::move(x));
+    Tensor x = on_cpu ? in[size_t(w)].clone() : in[size_t(w)].to(device_);
+    model::forward_block(config_, runs, layer_, x, 0, cache_, on_cpu ? hook : host_hook);
+    if (after && on_cpu) {
+      after(w, cache_);
+    } else if (after) {
+      host_cache_.keys(layer_).copy_from(cache_.keys(layer_));
+      host_cache_.values(layer_).copy_from(cache_.values(layer_));
+      after(w, host_cache_);
+    }
+    if (outputs) outputs->push_back(on_cpu ? std::move(x) : x.to(Device::CPU));
     if (progress_) progress_->advance(1, fmt::format("block {}/{}", layer_ + 1, config_.n_layers));
   }
 }
@@ -56,6 +75,7 @@ void BlockStreams::advance(std::vector<Tensor> fp_next, std::vector<Tensor> quan
   }
   quantized_ = std::move(quantized_next);
   cache_.release(layer_);
+  if (device_ != Device::CPU) host_cache_.release(layer_);
   ++layer_;
 }
 

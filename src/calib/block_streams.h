@@ -14,6 +14,12 @@
 //
 // Windows run one after the other through forward_block (each at positions 0..L−1, the model's
 // own ops and threads), so memory is N · L · dim floats per stream plus one layer's KV cache.
+//
+// On the GPU (device CUDA): the held streams stay on the host (methods read them there) and the
+// block runs on the GPU — run() copies the block (model::to_device) and each window over, and
+// the outputs back. Hooks and window callbacks see host copies of the site activations and of the
+// KV cache (the CPU observers then gather statistics: one code path, the same numbers); what a
+// hook writes into its copy is copied back before the forward goes on.
 #include <array>
 #include <functional>
 #include <optional>
@@ -61,21 +67,24 @@ class BlockStreams {
   // Embeds every window. keep_fp: hold the FP model's stream beside the quantized one (needed for
   // block output errors and by methods that compare against the FP block); without it only the
   // quantized stream exists. progress: the bar advanced once per window run (may be null).
+  // device: where run() executes the block (the model itself stays where it is).
   BlockStreams(const model::LlamaWeights& model, const CalibrationSet& set, bool keep_fp,
-               ProgressBar* progress = nullptr);
+               ProgressBar* progress = nullptr, Device device = Device::CPU);
 
   int layer() const { return layer_; }  // the block whose inputs are held
   int windows() const { return int(quantized_.size()); }
   int window_length() const { return length_; }
   bool has_fp() const { return !fp_.empty(); }
+  Device device() const { return device_; }
   const model::ModelConfig& config() const { return config_; }
   // Block inputs [L, dim] per window. The tensors are never written in place (run() writes new
   // ones), so they may be shared between the two streams.
   const std::vector<Tensor>& inputs(Stream stream) const;
 
   // Runs `block` as layer layer() over every window of `stream` (the held inputs are left as they
-  // are), calling `hook` at every site and `after` after each window. When `outputs` is given it
-  // receives the block outputs. `windows` limits the run to the first windows (0: all).
+  // are), calling `hook` at every site and `after` after each window (the cache it is given lives
+  // on the CPU). When `outputs` is given it receives the block outputs (host tensors). `windows`
+  // limits the run to the first windows (0: all).
   void run(const model::LayerWeights& block, Stream stream, const model::ActivationHook& hook,
            std::vector<Tensor>* outputs, const WindowCallback& after = {}, int windows = 0);
 
@@ -86,7 +95,9 @@ class BlockStreams {
  private:
   model::ModelConfig config_;
   std::vector<Tensor> fp_, quantized_;
-  model::KVCache cache_;
+  model::KVCache cache_;       // on device_
+  model::KVCache host_cache_;  // device_ != CPU: the window's K/V rows copied for `after`
+  Device device_ = Device::CPU;
   int layer_ = 0;
   int length_ = 0;
   ProgressBar* progress_ = nullptr;

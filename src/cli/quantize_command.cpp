@@ -9,6 +9,7 @@
 
 #include "calib/calibration_set.h"
 #include "cli/commands.h"
+#include "cli/device_option.h"
 #include "core/error.h"
 #include "core/parallel.h"
 #include "methods/pipeline.h"
@@ -32,6 +33,7 @@ struct QuantizeArgs {
   uint64_t seed = 0;
   int threads = 0;
   bool progress = true;
+  std::string device = "cpu";
 };
 
 quant::Recipe build_recipe(const QuantizeArgs& a) {
@@ -93,6 +95,7 @@ void print_summary(const methods::QuantizedModel& q) {
 void run_quantize(const QuantizeArgs& a) {
   const auto start = std::chrono::steady_clock::now();
   set_num_threads(a.threads);
+  const Device device = parse_device(a.device);
   const quant::Recipe recipe = build_recipe(a);
   model::check_checkpoint_target(a.out);
   if (model::is_quantized_checkpoint(a.model))
@@ -114,6 +117,7 @@ void run_quantize(const QuantizeArgs& a) {
   const nlohmann::json source = model::source_model_info(a.model);
   methods::QuantizeOptions options;
   options.progress = a.progress;
+  options.device = device;
   const methods::QuantizedModel q = methods::quantize_model(std::move(weights), recipe, set, options);
   print_summary(q);
 
@@ -122,9 +126,10 @@ void run_quantize(const QuantizeArgs& a) {
   info.calibration = q.calibration;
   info.source_model = source;
   model::write_quantized_checkpoint(q.weights, a.out, info, tokenizer_file);
-  fmt::print("wrote {} ({:.1f} s in all, {} threads)\n", a.out,
+  fmt::print("wrote {} ({:.1f} s in all, {} threads{})\n", a.out,
              std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(),
-             num_threads());
+             num_threads(),
+             device == Device::CPU ? "" : fmt::format(", forwards on {}", device_label(device)));
 }
 
 }  // namespace
@@ -174,6 +179,7 @@ void add_quantize_command(CLI::App& app) {
   cmd->add_option("--tokenizer", args->tokenizer, "Tokenizer file (default: the one in or beside MODEL)");
   cmd->add_option("--threads", args->threads, "CPU threads (default: all)");
   cmd->add_flag("!--no-progress", args->progress, "No progress bar");
+  add_device_option(cmd, args->device);
   cmd->callback([args] { run_quantize(*args); });
 }
 

@@ -167,7 +167,7 @@ QuantizedModel quantize_model(model::LlamaWeights weights, const quant::Recipe& 
   const int windows = int(calibration.windows.size());
   const int passes = 2 + needs.extra_passes + (settings.sequential && keep_fp ? 1 : 0);
   ProgressBar bar("calibrate", int64_t(c.n_layers) * windows * passes, options.progress);
-  calib::BlockStreams streams(weights, calibration, keep_fp, &bar);
+  calib::BlockStreams streams(weights, calibration, keep_fp, &bar, options.device);
 
   for (int l = 0; l < c.n_layers; ++l) {
     const model::LayerWeights original = weights.layers[size_t(l)];

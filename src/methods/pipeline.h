@@ -36,6 +36,9 @@ struct QuantizeOptions {
   // Observe and transform only: nothing is quantized. The result is the transformed FP model,
   // which must equal the original up to float rounding (the exactness tests of every transform).
   bool transform_only = false;
+  // Where the calibration forwards run (calib::BlockStreams): the model, the methods and the
+  // observers stay on the host; Device::CUDA runs every block forward on the GPU.
+  Device device = Device::CPU;
 };
 
 struct LinearReport {

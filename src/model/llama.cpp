@@ -49,13 +49,6 @@ void apply(const Linear& layer, const Tensor& x, Tensor& y) {
   }
 }
 
-// Rounds freshly written cache rows onto the KV grid, in place.
-void quantize_cache_rows(const quant::QuantParams& params, Tensor& rows) {
-  const Tensor rounded = params.spec.dynamic ? quant::fake_quantize(rows, params.spec)
-                                             : quant::fake_quantize(rows, params);
-  rows.copy_from(rounded);
-}
-
 }  // namespace
 
 std::string_view site_name(ActivationSite site) {
@@ -163,8 +156,8 @@ void forward_block(const ModelConfig& c, const LayerWeights& layer, int l, Tenso
   ops::rope(q, cache.rope(), start_pos);
   ops::rope(k, cache.rope(), start_pos);
   if (layer.kv_quant) {  // the cache stores keys after RoPE
-    quantize_cache_rows(layer.kv_quant->key, k);
-    quantize_cache_rows(layer.kv_quant->value, v);
+    ops::fake_quantize(k, layer.kv_quant->key);
+    ops::fake_quantize(v, layer.kv_quant->value);
   }
 
   // softmax(q kᵀ / √d) v over positions 0..start_pos+t, heads grouped over the KV heads.

@@ -8,8 +8,14 @@
 namespace bitfold::model {
 
 // A copy of `weights` whose every tensor lives on `device` (dtypes unchanged). A tied lm_head
-// stays tied: it shares the copied token_embedding. Tensors already there are shared, not
-// copied. Errors: a build without CUDA, or too little GPU memory (bitfold::Error).
+// stays tied: it shares the copied token_embedding. Quantized linears travel as
+// QuantizedLinear::to(device) (their engine operands move; codes and steps stay on the host) and
+// KV-cache quantizers as they are (host steps, uploaded per write). Tensors already there are
+// shared, not copied. Errors: a build without CUDA, too little GPU memory, or folded norm
+// extras (no CUDA norm for them yet) on the GPU (bitfold::Error).
 LlamaWeights to_device(const LlamaWeights& weights, Device device);
+
+// One block likewise (block-wise calibration moves the block in flight).
+LayerWeights to_device(const LayerWeights& layer, Device device);
 
 }  // namespace bitfold::model

@@ -9,8 +9,10 @@
 #include "ops/cpu/cpu_ops.h"
 #ifdef BITFOLD_HAVE_CUDA
 #include "ops/cuda/cuda_ops.h"
+#include "ops/cuda/quantized_host.h"
 #endif
 #include "quant/quantized_linear.h"
+#include "quant/quantizer.h"
 
 namespace bitfold::ops {
 
@@ -81,10 +83,27 @@ void quantized_linear(const Tensor& x, const quant::QuantizedLinear& layer, Tens
                 "ops::quantized_linear: x {} through {} ([{}, {}]) does not give y {}",
                 shape_str(x.shape()), layer.name(), layer.out_features(), layer.in_features(),
                 shape_str(y.shape()));
-  if (on_cpu("quantized_linear", {&x, &y}))
+  const bool cpu = on_cpu("quantized_linear", {&x, &y});
+  BITFOLD_CHECK(layer.device() == x.device(),
+                "ops::quantized_linear: {} has its operands on the {} but x is on the {} (move the "
+                "model with model::to_device)",
+                layer.name(), layer.device() == Device::CPU ? "CPU" : "GPU", cpu ? "CPU" : "GPU");
+  if (cpu)
     cpu::quantized_linear(x, layer, y.f32());
   else
-    fail("ops::quantized_linear: not implemented on CUDA yet (run quantized models with --device cpu)");
+    BITFOLD_ON_CUDA(quantized_linear(x, layer, y.f32()));
+}
+
+void fake_quantize(Tensor& x, const quant::QuantParams& params) {
+  check_f32(x, "fake_quantize", "x");
+  check_rank(x, 2, "fake_quantize", "x");
+  if (on_cpu("fake_quantize", {&x})) {
+    const Tensor rounded = params.spec.dynamic ? quant::fake_quantize(x, params.spec)
+                                               : quant::fake_quantize(x, params);
+    if (rounded.raw() != x.raw()) x.copy_from(rounded);
+  } else {
+    BITFOLD_ON_CUDA(fake_quantize_rows(x, params));
+  }
 }
 
 void rmsnorm(const Tensor& x, const Tensor& gamma, float eps, Tensor& y) {

@@ -12,6 +12,7 @@
 
 namespace bitfold::quant {
 class QuantizedLinear;
+struct QuantParams;
 }
 
 namespace bitfold::ops {
@@ -21,8 +22,14 @@ void linear(const Tensor& x, const Tensor& w, const Tensor& bias, Tensor& y);
 
 // y[T, N] for x[T, K] through a quantized linear layer, as the integer engine computes it
 // (quant/quantized_linear.h): x quantized by the layer's input quantizer, exact integer
-// accumulation, float epilogue. F32; the FP path is ops::linear.
+// accumulation, float epilogue. F32; the FP path is ops::linear. On either device: the layer's
+// engine operands must live where x does (QuantizedLinear::to); the CUDA backend gives the CPU's
+// integers and, its epilogue rounding in the same order without FMA, the CPU's outputs bit for bit.
 void quantized_linear(const Tensor& x, const quant::QuantizedLinear& layer, Tensor& y);
+
+// x [rows, K] rounded onto the grid of `params` in place (a dynamic spec is fitted on x first):
+// quant::fake_quantize on either device, bit-identical between them. The KV cache's rounding.
+void fake_quantize(Tensor& x, const quant::QuantParams& params);
 
 // y[T, D] = x / sqrt(mean(x²) + eps) ⊙ gamma[D], row by row. y may be x.
 void rmsnorm(const Tensor& x, const Tensor& gamma, float eps, Tensor& y);

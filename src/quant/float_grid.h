@@ -29,6 +29,7 @@ class FloatGrid {
   const FormatTraits& traits() const { return traits_; }
   int sign_bit() const { return sign_shift_; }
   uint8_t nan_code() const { return nan_code_; }  // OCP only; AllFinite has none (returns -max)
+  uint8_t nan_result() const { return nan_result_; }  // what encode returns for NaN
 
   // Value of a code at step 1: ±finite values, ±inf / NaN for the OCP special codes.
   float value(uint8_t code) const { return value_[code]; }

@@ -20,6 +20,15 @@ constexpr double kFloat64Exact = 9007199254740992.0;   // 2^53
 
 bool is_static_input(const QuantParams& p) { return p.spec.quantized() && !p.spec.dynamic; }
 
+template <class T>
+Tensor vector_tensor(const std::vector<T>& values, DType dtype) {
+  Tensor t = Tensor::empty({int64_t(values.size())}, dtype);
+  std::copy(values.begin(), values.end(), t.data<T>());
+  return t;
+}
+
+Tensor moved(const Tensor& t, Device device) { return t.defined() ? t.to(device) : Tensor(); }
+
 // Columns of one accumulation: the group of whichever operand is grouped (both: they must agree).
 int64_t block_size_of(const QuantParams& input, const QuantParams& weights, int64_t K,
                       const std::string& name) {
@@ -156,6 +165,11 @@ QuantizedLinear::QuantizedLinear(QuantParams input, QuantParams weight_params, T
 
   block_ = block_size_of(input_, weight_params_, k_, name_);
   const int64_t G = k_ / block_;
+  if (is_static_input(input_)) {
+    input_step_tensor_ = vector_tensor(input_.scale, DType::F32);
+    if (!input_.zero_point.empty())
+      input_zero_point_tensor_ = vector_tensor(input_.zero_point, DType::I32);
+  }
 
   if (weight_only()) {
     dequantized_weight_ = dequantized;
@@ -199,6 +213,10 @@ QuantizedLinear::QuantizedLinear(QuantParams input, QuantParams weight_params, T
   for (int64_t i = 0; i < n_; ++i)
     for (int64_t g = 0; g < G; ++g)
       weight_scales_[size_t(i * G + g)] = float(double(weight_params_.step(i, g * block_)) * unit);
+  weight_scale_tensor_ = vector_tensor(weight_scales_, DType::F32);
+  act_integer_table_ = Tensor::empty({256}, DType::F64);
+  std::copy(act_integers_.of_code.begin(), act_integers_.of_code.end(),
+            act_integer_table_.data<double>());
 
   // bias' = b − Σ_g sw · Σ_{j∈g} za_j w_ij: a static zero-point is a constant per output channel.
   const bool static_zero = is_static_input(input_) && !input_.zero_point.empty();
@@ -217,6 +235,19 @@ QuantizedLinear::QuantizedLinear(QuantParams input, QuantParams weight_params, T
       engine_bias_.f32()[i] = float(b);
     }
   }
+}
+
+QuantizedLinear QuantizedLinear::to(Device device) const {
+  if (device == device_) return *this;
+  QuantizedLinear out = *this;  // host parts shared (Tensor storage is reference-counted)
+  out.device_ = device;
+  for (auto member : {&QuantizedLinear::weight_integers_, &QuantizedLinear::engine_bias_,
+                      &QuantizedLinear::dequantized_weight_, &QuantizedLinear::weight_scale_tensor_,
+                      &QuantizedLinear::input_step_tensor_,
+                      &QuantizedLinear::input_zero_point_tensor_,
+                      &QuantizedLinear::act_integer_table_})
+    out.*member = moved(this->*member, device);
+  return out;
 }
 
 Tensor pre_execute_input_steps(const Tensor& weight, const QuantParams& input) {

@@ -83,6 +83,24 @@ class QuantizedLinear {
   // The integers of the activation format's codes.
   const GridIntegers& activation_integers() const { return act_integers_; }
 
+  // ---- the same operands as tensors on the device the layer runs on ----
+  // Where weight_integers(), engine_bias(), dequantized_weight() and the tensors below live.
+  // Codes, steps (QuantParams) and bias() always stay on the host: checkpoints and methods read
+  // them there.
+  Device device() const { return device_; }
+  // sw as F32 [N · blocks()]; undefined for weight-only layers.
+  const Tensor& weight_scale_tensor() const { return weight_scale_tensor_; }
+  // Static activation steps Δa (F32 [1] or [K]) and zero-points (I32, same count; undefined for
+  // symmetric grids); undefined for dynamic or fp16 activations.
+  const Tensor& input_step_tensor() const { return input_step_tensor_; }
+  const Tensor& input_zero_point_tensor() const { return input_zero_point_tensor_; }
+  // activation_integers().of_code as F64 [256]; undefined for weight-only layers.
+  const Tensor& activation_integer_table() const { return act_integer_table_; }
+
+  // A copy whose engine operands live on `device` (the host parts are shared, not copied); the
+  // layer itself when it is there already. What model::to_device moves.
+  QuantizedLinear to(Device device) const;
+
  private:
   std::string name_;
   int64_t n_ = 0, k_ = 0;
@@ -95,6 +113,8 @@ class QuantizedLinear {
   Tensor weight_integers_, engine_bias_, dequantized_weight_;
   std::vector<float> weight_scales_;
   GridIntegers act_integers_;
+  Device device_ = Device::CPU;
+  Tensor weight_scale_tensor_, input_step_tensor_, input_zero_point_tensor_, act_integer_table_;
 };
 
 // W' = W·diag(Δa): static activation steps pre-executed into the weight columns (a copy; W itself

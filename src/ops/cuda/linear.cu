@@ -1,11 +1,8 @@
 // Linear layers on cuBLAS SGEMM. The math mode is CUBLAS_DEFAULT_MATH: F32 products with F32
 // accumulation, no TF32 tensor cores (which would round the operands to 10-bit mantissas and
 // move logits by ~1e-3 against the CPU backend).
-#include <cublas_v2.h>
-
-#include <mutex>
-
 #include "ops/cuda/common.cuh"
+#include "ops/cuda/cublas_handle.cuh"
 #include "ops/cuda/cuda_ops.h"
 
 namespace bitfold::ops::cuda {
@@ -24,24 +21,23 @@ const char* cublas_message(cublasStatus_t status) {
   }
 }
 
-void check_blas(cublasStatus_t status) {
-  if (status != CUBLAS_STATUS_SUCCESS) raise("linear", cublas_message(status));
+}  // namespace
+
+void check_blas(cublasStatus_t status, const char* op) {
+  if (status != CUBLAS_STATUS_SUCCESS) raise(op, cublas_message(status));
 }
 
-// One handle for the process (created on first use, on the default stream); cuBLAS handles are
-// not meant to be used by two host threads at once, hence the lock around each call.
-struct Blas {
-  cublasHandle_t handle = nullptr;
-  std::mutex mutex;
-  Blas() {
-    check_blas(cublasCreate(&handle));
-    check_blas(cublasSetMathMode(handle, CUBLAS_DEFAULT_MATH));
-  }
-};
-Blas& blas() {
-  static Blas b;  // never destroyed: the CUDA context may be gone at static destruction
-  return b;
+Blas::Blas() {
+  check_blas(cublasCreate(&handle), "cublas");
+  check_blas(cublasSetMathMode(handle, CUBLAS_DEFAULT_MATH), "cublas");
 }
+
+Blas& blas() {
+  static Blas* b = new Blas;  // never destroyed: the CUDA context may be gone at static destruction
+  return *b;
+}
+
+namespace {
 
 // y[t, :] = bias for every row, so that the GEMM can accumulate into it (beta = 1).
 __global__ void broadcast_rows(const float* __restrict__ bias, float* __restrict__ y, int64_t T,
@@ -73,7 +69,8 @@ void linear(const float* x, const float* w, const float* bias, float* y, int64_t
   Blas& b = blas();
   std::lock_guard<std::mutex> lock(b.mutex);
   check_blas(cublasSgemm(b.handle, CUBLAS_OP_T, CUBLAS_OP_N, int(N), int(T), int(K), &alpha, w,
-                         int(K), x, int(K), &beta, y, int(N)));
+                         int(K), x, int(K), &beta, y, int(N)),
+             "linear");
 }
 
 }  // namespace bitfold::ops::cuda
