@@ -21,17 +21,25 @@ Linear moved(const Linear& l, Device device) {
   return out;
 }
 
-// Folded norm biases / channel splits (docs/transforms.md) have no CUDA norm yet.
-void check_movable(const LayerWeights& l, Device device) {
-  if (device != Device::CPU && l.has_folded_norm_extras())
-    fail("a model with folded norm biases or channel splits runs on the CPU only for now (no CUDA "
-         "norm for them yet): use --device cpu");
+// A channel map after RMSNorm (docs/transforms.md) is read unchecked by the CUDA norm: check it
+// here, on the host, before it moves.
+void check_channel_map(const Tensor& channels, int64_t dim, const char* which) {
+  if (!channels.defined() || !channels.is_cpu()) return;
+  for (int64_t k = 0; k < channels.numel(); ++k) {
+    const int32_t c = channels.data<int32_t>()[k];
+    if (c < 0 || c >= dim) fail("{} channel map entry {} = {} outside [0, {})", which, k, c, dim);
+  }
+}
+
+void check_movable(const LayerWeights& l, int64_t dim) {
+  check_channel_map(l.attn_norm_channels, dim, "attention norm");
+  check_channel_map(l.ffn_norm_channels, dim, "MLP norm");
 }
 
 }  // namespace
 
 LayerWeights to_device(const LayerWeights& l, Device device) {
-  check_movable(l, device);
+  if (l.attn_norm.defined()) check_movable(l, l.attn_norm.numel());
   LayerWeights d;
   d.attn_norm = moved(l.attn_norm, device);
   d.q = moved(l.q, device);
@@ -51,7 +59,7 @@ LayerWeights to_device(const LayerWeights& l, Device device) {
 }
 
 LlamaWeights to_device(const LlamaWeights& w, Device device) {
-  for (const LayerWeights& l : w.layers) check_movable(l, device);  // before any copy
+  for (const LayerWeights& l : w.layers) check_movable(l, w.config.dim);  // before any copy
   LlamaWeights out;
   out.config = w.config;
   out.token_embedding = moved(w.token_embedding, device);

@@ -151,9 +151,10 @@ void rmsnorm_gather_bias(const Tensor& x, const Tensor& channels, const Tensor& 
     cpu::rmsnorm_gather_bias(x.f32(), channels.defined() ? channels.data<int32_t>() : nullptr,
                              gamma.f32(), beta.defined() ? beta.f32() : nullptr, eps, y.f32(), T,
                              D, K);
-  else
-    fail("ops::rmsnorm_gather_bias: not implemented on CUDA yet (a model with folded norm biases "
-         "or channel splits runs on the CPU)");
+  else  // a device channel map is checked where it is made or moved (model::to_device)
+    BITFOLD_ON_CUDA(rmsnorm_gather_bias(x.f32(), channels.defined() ? channels.data<int32_t>() : nullptr,
+                                        gamma.f32(), beta.defined() ? beta.f32() : nullptr, eps,
+                                        y.f32(), T, D, K));
 }
 
 RopeTable rope_table(int head_dim, int max_pos, float theta, Device device) {

@@ -115,7 +115,7 @@ TEST(ReferenceLoglik, MatchesTransformersWithin1e3) {
       // that adds neither BOS nor sentencepiece's dummy prefix (docs/eval.md); `loglik` is
       // transformers on bitfold's tokens. Any other tokenization difference fails.
       if (!ref["tokens_match"].get<bool>()) {
-        EXPECT_EQ(reference["tokenizer"], "TokenizersBackend") << g.task << " item " << g.item;
+        EXPECT_EQ(reference["tokenizer"].get<std::string>(), "TokenizersBackend") << g.task << " item " << g.item;
         EXPECT_NE(ref["hf_tokens"].front().get<int>(), batch[k].tokens.front())
             << g.task << " item " << g.item << " choice " << k << ": a mismatch other than the missing BOS";
         ++mismatches;

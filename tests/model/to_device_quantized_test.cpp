@@ -1,12 +1,14 @@
 // model::to_device of quantized models: integer-engine linears and KV-cache quantization travel
 // with the copy. On the CPU the copy shares them; on the GPU the forward equals the CPU's up to
 // the float rounding of the unquantized ops (prefill and decode), and a GPU round trip gives the
-// CPU model back bit for bit. Folded norm extras (no CUDA norm yet) are refused on the GPU.
+// CPU model back bit for bit. Folded norm extras travel too; a
+// bad channel map is refused before any copy.
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <cstring>
 #include <iostream>
+#include <random>
 
 #include "calib/calibration_set.h"
 #include "file_fixtures.h"
@@ -85,11 +87,41 @@ TEST(ToDevice, CpuCopyKeepsQuantizedLinearsAndKvQuantization) {
   EXPECT_NE(std::memcmp(a.raw(), fp.raw(), a.nbytes()), 0);
 }
 
-TEST(ToDevice, GpuCopyOfFoldedNormExtrasIsRefused) {
+// A model carrying the folds' norm extras (docs/transforms.md): a bias after each RMSNorm and a
+// channel map (here a permutation with repeats, K = dim) before q/k/v.
+LlamaWeights folded_model() {
   LlamaWeights w = testing::random_model({}, 23);
-  w.layers[1].ffn_norm_bias = Tensor::zeros({w.config.dim}, DType::F32);
+  std::mt19937 rng(5);
+  std::uniform_real_distribution<float> u(-0.5f, 0.5f);
+  std::uniform_int_distribution<int32_t> ch(0, w.config.dim - 1);
+  for (LayerWeights& l : w.layers) {
+    l.attn_norm_bias = Tensor::empty({w.config.dim}, DType::F32);
+    l.ffn_norm_bias = Tensor::empty({w.config.dim}, DType::F32);
+    l.attn_norm_channels = Tensor::empty({w.config.dim}, DType::I32);
+    for (int i = 0; i < w.config.dim; ++i) {
+      l.attn_norm_bias.f32()[i] = u(rng);
+      l.ffn_norm_bias.f32()[i] = u(rng);
+      l.attn_norm_channels.data<int32_t>()[i] = ch(rng);
+    }
+  }
+  return w;
+}
+
+TEST(ToDevice, ABadChannelMapIsRefusedBeforeAnyCopy) {
+  LlamaWeights w = folded_model();
+  w.layers[1].attn_norm_channels.data<int32_t>()[3] = w.config.dim;
   testing::expect_error([&] { to_device(w, Device::CUDA); },
-                        {"folded norm biases", "CPU only", "--device cpu"});
+                        {"attention norm channel map entry 3", "outside [0, "});
+}
+
+TEST(ToDevice, GpuForwardWithFoldedNormExtrasMatchesTheCpu) {
+  BITFOLD_REQUIRE_CUDA();
+  const LlamaWeights cpu = folded_model();
+  const Tensor want = logits(cpu);
+  const double d = rel_diff(logits(to_device(cpu, Device::CUDA), Device::CUDA), want);
+  EXPECT_LT(d, 1e-5);
+  // ... and the extras matter: without them the logits differ.
+  EXPECT_GT(rel_diff(logits(testing::random_model({}, 23)), want), 1e-3);
 }
 
 TEST(ToDevice, GpuQuantizedForwardMatchesTheCpu) {

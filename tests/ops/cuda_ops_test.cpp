@@ -88,6 +88,32 @@ TEST_F(CudaOps, RmsNormMatchesCpuInPlaceToo) {
     }
 }
 
+TEST_F(CudaOps, RmsNormGatherBiasMatchesCpu) {
+  std::mt19937 rng(12);
+  for (int64_t T : {1, 5, 40})
+    for (int64_t D : {3, 288, 1001})
+      for (int64_t K : {D, D + 1, 2 * D + 7})
+        for (bool with_map : {false, true})
+          for (bool with_bias : {false, true}) {
+            if (K != D && !with_map) continue;  // a wider output needs a map
+            Tensor x = random_tensor({T, D}, rng, 3.0f), g = random_tensor({K}, rng);
+            Tensor beta = with_bias ? random_tensor({K}, rng) : Tensor();
+            Tensor map;
+            if (with_map) {
+              map = Tensor::empty({K}, DType::I32);
+              std::uniform_int_distribution<int32_t> ch(0, int32_t(D - 1));
+              for (int64_t k = 0; k < K; ++k) map.data<int32_t>()[k] = ch(rng);
+            }
+            Tensor y = Tensor::empty({T, K}, DType::F32);
+            rmsnorm_gather_bias(x, map, g, beta, 1e-5f, y);
+            Tensor yg = poisoned_gpu({T, K});
+            rmsnorm_gather_bias(x.to(kGpu), with_map ? map.to(kGpu) : Tensor(), g.to(kGpu),
+                                with_bias ? beta.to(kGpu) : Tensor(), 1e-5f, yg);
+            EXPECT_LT(rel_diff(yg, y), 1e-6) << "T=" << T << " D=" << D << " K=" << K << " map "
+                                             << with_map << " bias " << with_bias;
+          }
+}
+
 TEST_F(CudaOps, RopeMatchesCpuWithADeviceTable) {
   std::mt19937 rng(3);
   for (int hd : {2, 6, 64, 128})

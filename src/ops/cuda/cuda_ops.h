@@ -20,6 +20,9 @@ void linear(const float* x, const float* w, const float* bias, float* y, int64_t
 
 // y[T, D] = x · rsqrt(mean(x²) + eps) ⊙ gamma, the mean of squares in double; y may alias x.
 void rmsnorm(const float* x, const float* gamma, float eps, float* y, int64_t T, int64_t D);
+// channels (may be null: identity) must hold values in [0, D): ops.cpp checks them on the host.
+void rmsnorm_gather_bias(const float* x, const int32_t* channels, const float* gamma, const float* beta,
+                         float eps, float* y, int64_t T, int64_t D, int64_t K);
 
 // Rotate-half RoPE in place on x[T, width]; cos/sin are device tables [>= start_pos + T, hd / 2].
 void rope(float* x, const float* cos, const float* sin, int64_t T, int64_t width, int head_dim,
