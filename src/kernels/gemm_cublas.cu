@@ -254,7 +254,9 @@ GemmContext::Impl::LtPlan& lt_plan(GemmContext::Impl& c, int kind, int64_t m, in
   // A = W as a k x n column-major matrix (transposed), B = X as k x m, D = Y^T as n x m.
   BITFOLD_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&plan.a, ab, uint64_t(k), uint64_t(n), lda));
   BITFOLD_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&plan.b, ab, uint64_t(k), uint64_t(m), ldb));
-  BITFOLD_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&plan.c, cd, uint64_t(n), uint64_t(m), n));
+  // FP8 with FP32 output needs a 16-aligned leading dimension of D (odd N: status 15).
+  const int64_t ldc = kind == 2 ? round_up(n, 16) : n;
+  BITFOLD_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&plan.c, cd, uint64_t(n), uint64_t(m), ldc));
   cublasLtMatmulPreference_t pref;
   BITFOLD_CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&pref));
   BITFOLD_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,

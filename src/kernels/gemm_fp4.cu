@@ -62,19 +62,19 @@ struct Fp4GemvParams {
   Epilogue epi;
 };
 
-// Per M tile: 8 warps, R = 2 rows per warp (one activation read from shared memory serves both),
+// Per M tile: 8 warps, R = 2 rows per warp, 4 at M = 1 (one activation read from shared memory serves them),
 // a lane multiplies 32 consecutive codes (one 16-byte load) per row and warp step of 1024 codes.
 // Activations live in shared memory as floats * 2^kXExp, 32 KB per chunk: 8192 / MT codes.
 template <int MT>
 struct Fp4GemvConfig {
   static constexpr int kThreads = 256;
   static constexpr int kWarps = kThreads / 32;
-  static constexpr int kRows = 2;
+  static constexpr int kRows = MT == 1 ? 4 : 2;  // M = 1: four rows, four 16-byte loads per step in flight
   static constexpr int kRowsPerBlock = kWarps * kRows;
   static constexpr int kChunk = 8192 / MT;
   static constexpr int kStageBytes = MT * kChunk * 4;
-  // Registers per thread 64 / 85 / 128: the M-tile's accumulators and activation float4s fit.
-  static constexpr int kMinBlocks = MT <= 2 ? 4 : (MT == 4 ? 3 : 2);
+  // Registers per thread 85 (M = 1: four rows' loads) / 64 / 85 / 128: the M-tile's accumulators and activation float4s fit.
+  static constexpr int kMinBlocks = MT == 2 ? 4 : (MT <= 4 ? 3 : 2);
 };
 
 // Staged code c of the chunk sits at float index swizzle(c): the lanes of a warp read float4 t of
@@ -270,11 +270,12 @@ __global__ void unpack_fp4_kernel(const uint8_t* __restrict__ w, int64_t row_byt
 }
 
 // FP32 accumulators [m][n] -> the FP4 epilogue, one thread per output.
-__global__ void fp4_epilogue_kernel(const float* __restrict__ acc, int64_t m, int64_t n, float a_scale, const Epilogue e) {
+__global__ void fp4_epilogue_kernel(const float* __restrict__ acc, int64_t ld_acc, int64_t m, int64_t n, float a_scale,
+                                    const Epilogue e) {
   const int64_t idx = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
   if (idx >= m * n) return;
   const int64_t row = idx / n, col = idx % n;
-  store_fp4_out(e, row, col, acc[idx], a_scale);
+  store_fp4_out(e, row, col, acc[row * ld_acc + col], a_scale);
 }
 
 unsigned grid_for(int64_t threads, int per_block) {
@@ -325,10 +326,11 @@ void gemm_fp4_lt(GemmContext& ctx, const Fp4Weight& w, const Fp8Act& x, const Ep
   if (x.m <= 0 || w.n <= 0) return;
   auto& c = ctx.impl();
   auto* rows = static_cast<uint8_t*>(c.ensure(c.scratch_fp8, c.scratch_fp8_bytes, size_t(w.n * w.k)));
-  auto* acc = static_cast<float*>(c.ensure(c.scratch_f32, c.scratch_f32_bytes, size_t(x.m * w.n) * sizeof(float)));
+  const int64_t ld_acc = round_up(w.n, 16);
+  auto* acc = static_cast<float*>(c.ensure(c.scratch_f32, c.scratch_f32_bytes, size_t(x.m * ld_acc) * sizeof(float)));
   unpack_fp4_device(w, rows, w.k, stream);
   cublaslt_fp8_f32(ctx, x.m, w.n, w.k, x.data, x.ld, rows, w.k, acc, stream);
-  detail::fp4_epilogue_kernel<<<detail::grid_for(x.m * w.n, 256), 256, 0, stream>>>(acc, x.m, w.n, x.a_scale, epi);
+  detail::fp4_epilogue_kernel<<<detail::grid_for(x.m * w.n, 256), 256, 0, stream>>>(acc, ld_acc, x.m, w.n, x.a_scale, epi);
   BITFOLD_CUDA_LAUNCH_CHECK();
 }
 
