@@ -325,11 +325,15 @@ void gemm_fp4_lt(GemmContext& ctx, const Fp4Weight& w, const Fp8Act& x, const Ep
   if (w.k % 16 != 0) detail::fail_rt("gemm_fp4_lt: K = {} must be a multiple of 16 (cuBLASLt FP8)", w.k);
   if (x.m <= 0 || w.n <= 0) return;
   auto& c = ctx.impl();
-  auto* rows = static_cast<uint8_t*>(c.ensure(c.scratch_fp8, c.scratch_fp8_bytes, size_t(w.n * w.k)));
-  const int64_t ld_acc = round_up(w.n, 16);
-  auto* acc = static_cast<float*>(c.ensure(c.scratch_f32, c.scratch_f32_bytes, size_t(x.m * ld_acc) * sizeof(float)));
+  // cuBLASLt FP8 on the H200 rejects N % 16 != 0 (status 15): the E4M3 rows are padded with zero
+  // rows to n16 and the GEMM runs at n16; the epilogue reads the first N columns.
+  const int64_t n16 = round_up(w.n, 16);
+  auto* rows = static_cast<uint8_t*>(c.ensure(c.scratch_fp8, c.scratch_fp8_bytes, size_t(n16 * w.k)));
+  auto* acc = static_cast<float*>(c.ensure(c.scratch_f32, c.scratch_f32_bytes, size_t(x.m * n16) * sizeof(float)));
   unpack_fp4_device(w, rows, w.k, stream);
-  cublaslt_fp8_f32(ctx, x.m, w.n, w.k, x.data, x.ld, rows, w.k, acc, stream);
+  if (n16 > w.n) BITFOLD_CUDA_CHECK(cudaMemsetAsync(rows + w.n * w.k, 0, size_t((n16 - w.n) * w.k), stream));
+  cublaslt_fp8_f32(ctx, x.m, n16, w.k, x.data, x.ld, rows, w.k, acc, stream);
+  const int64_t ld_acc = n16;
   detail::fp4_epilogue_kernel<<<detail::grid_for(x.m * w.n, 256), 256, 0, stream>>>(acc, ld_acc, x.m, w.n, x.a_scale, epi);
   BITFOLD_CUDA_LAUNCH_CHECK();
 }
