@@ -7,7 +7,8 @@
 #     decode: bench_kernels --m 1,4,8,16 (no probe, no BTC); full: every M, --emit-table.
 #     BENCH_ARGS="..." replaces the decode arguments; TESTS=kernels skips the ops/model/CLI tests,
 #     TESTS=none all tests;
-#     NCU=1 adds ncu on the GEMV (7B o and gate_up, W4A4, M = 1).
+#     NCU=1 adds ncu on the GEMV (7B o and gate_up, W4A4, M = 1); BENCH_S: time limit of the full
+#     bench (240 s).
 # Run from the checkout root on the device, after `source tools/device/env.sh`.
 set -u
 mode=${1:-decode}
@@ -34,7 +35,7 @@ if command -v cuobjdump > /dev/null; then  # the GEMV kernels' SASS and instruct
 fi
 stamp "tests"
 : > "$OUT/tests.log"
-tests=$(./build/tests/test_kernels --gtest_list_tests | awk '/^[^ ]/{s=$1} /^  /{print s $1}' | grep -v '^Layout\|^Dispatch\|^FragLayout\|^GemvLayout\|^BtcLayout\|^ProducerReference')
+tests=$(./build/tests/test_kernels --gtest_list_tests | awk '/^[^ ]/{s=$1} /^  /{print s $1}' | grep -v '^Layout\|^Dispatch\|^FragLayout\|^GemvLayout\|^BtcLayout\|^ProducerReference\|^Fp4Layout\|^Fp4Dispatch')
 [[ ${TESTS:-all} == none ]] && tests=""
 for t in $tests; do
   timeout 150 ./build/tests/test_kernels --gtest_filter="$t" >> "$OUT/tests.log" 2>&1
@@ -49,7 +50,7 @@ grep -E "Failure|FAILED|want |differ|error|Expected|Which is|rel_diff" "$OUT/tes
 stamp "bench $mode"
 case $mode in
   decode) timeout 300 ./build/bench/bench_kernels ${BENCH_ARGS:---m 1,4,8,16 --no-probe --no-btc} > "$OUT/kernels.md" 2>> "$OUT/steps.log" ;;
-  full) timeout 240 ./build/bench/bench_kernels --emit-table "$OUT/route_table.inc" > "$OUT/kernels.md" 2>> "$OUT/steps.log" ;;
+  full) timeout ${BENCH_S:-240} ./build/bench/bench_kernels --emit-table "$OUT/route_table.inc" > "$OUT/kernels.md" 2>> "$OUT/steps.log" ;;
 esac
 stamp "bench rc=$?"
 if [[ ${NCU:-0} == 1 ]]; then

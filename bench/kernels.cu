@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "kernels/dispatch.h"
+#include "kernels/fp4_layout.h"
 #include "kernels/gemm.h"
 #include "kernels/layout.h"
 #include "kernels/quantize.h"
@@ -73,6 +74,31 @@ __global__ void fill_fp8(uint8_t* out, int64_t n, uint64_t seed) {
     const uint32_t h = hash32(seed * 0x9E3779B97F4A7C15ULL + i);
     out[i] = uint8_t(((h & 1u) << 7) | ((4u + (h >> 1) % 7u) << 3) | ((h >> 8) & 7u));
   }
+}
+// E2M1 values (non-zero codes, random sign) as E4M3 bytes: the A4 operand of the FP4 routes.
+__global__ void fill_e2m1_as_e4m3(uint8_t* out, int64_t n, uint64_t seed) {
+  const uint8_t kMag[8] = {0x00, 0x30, 0x38, 0x3C, 0x40, 0x44, 0x48, 0x4C};
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
+    const uint32_t h = hash32(seed * 0x9E3779B97F4A7C15ULL + i);
+    out[i] = uint8_t(((h & 1u) << 7) | kMag[1 + (h >> 1) % 7u]);
+  }
+}
+// Float64 reference of the FP4 routes' sum before the epilogue: acc[m][n] = sum_k x w and
+// mag[m][n] = sum_k |x w|, one thread per output (the check at M = 1 and on small shapes at 256).
+__global__ void fp4_ref_kernel(const uint8_t* x, int64_t ldx, int64_t m, const uint8_t* w, int64_t row_bytes,
+                               int64_t n, int64_t k, double* acc, double* mag) {
+  const double kE2M1[16] = {0, 0.5, 1, 1.5, 2, 3, 4, 6, -0.0, -0.5, -1, -1.5, -2, -3, -4, -6};
+  const int64_t idx = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (idx >= m * n) return;
+  const int64_t i = idx / n, j = idx % n;
+  double a = 0, s = 0;
+  for (int64_t c = 0; c < k; ++c) {
+    const double wv = kE2M1[(w[j * row_bytes + c / 2] >> (4 * (c & 1))) & 0xF];
+    const __half_raw h = __nv_cvt_fp8_to_halfraw(__nv_fp8_storage_t(x[i * ldx + c]), __NV_E4M3);
+    const double t = wv * double(__half2float(__half(h)));
+    a += t, s += fabs(t);
+  }
+  acc[idx] = a, mag[idx] = s;
 }
 __global__ void fill_float(float* out, int64_t n, float lo, float hi, uint64_t seed) {
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x)
@@ -135,11 +161,16 @@ struct Format {
   int p, q;
   bool route_a;  // route (a) measured here (route a does not depend on q: W6A8 = W6A6, W4A8 = W4A4)
   bool btc;
+  bool fp = false;  // E2M1 weights (p = kE2M1), activations q = kE2M1 / kE4M3 as E4M3 bytes
 };
 const Format kFormats[] = {
     {"W8A8", 8, 8, true, false}, {"W6A6", 6, 6, true, true}, {"W6A8", 6, 8, false, true}, {"W4A4", 4, 4, true, true},
     {"W4A8", 4, 8, false, true}, {"W3A8", 3, 8, true, true}, {"W2A8", 2, 8, true, true},
+    {"W4A4-FP", kE2M1, kE2M1, false, false, true}, {"W4A8-FP", kE2M1, kE4M3, false, false, true},
 };
+// The rows a format's summary takes: route (a) rows of W6A8 / W4A8 are those of W6A6 / W4A4.
+std::string alias_of(const Format& f) { return f.route_a || f.fp ? f.name : (f.p == 6 ? "W6A6" : "W4A4"); }
+std::string table_code(int v) { return v == kE2M1 ? "kE2M1" : v == kE4M3 ? "kE4M3" : std::to_string(v); }
 
 struct Options {
   std::set<std::string> models{"7b", "13b", "70b"}, layers{"qkv", "o", "gate_up", "down"}, formats;
@@ -355,6 +386,8 @@ std::string route_enum(Route r) {
     case Route::Btc: return "Btc";
     case Route::Fp16: return "Fp16";
     case Route::Gemv: return "Gemv";
+    case Route::Fp4Gemv: return "Fp4Gemv";
+    case Route::Fp4Lt: return "Fp4Lt";
     default: return "Count";
   }
 }
@@ -433,7 +466,12 @@ int main(int argc, char** argv) {
               "default), so that its launch and weight loads overlap the end of the previous kernel; gemv-nopdl = the same "
               "with a plain launch), wgmma128/256 (token tile), unpack+lt (unpack "
               "pre-pass + cuBLASLt int8 + epilogue kernel), int8-lt+epi (W8A8 rows + epilogue kernel), btc "
-              "(bit-planes, b1 mma). Route (a) timings do not depend on q: W6A8 = W6A6, W4A8 = W4A4.\n");
+              "(bit-planes, b1 mma). Route (a) timings do not depend on q: W6A8 = W6A6, W4A8 = W4A4. FP4 (W4A4-FP, "
+              "W4A8-FP: E2M1 weights, E2M1 / E4M3 activations as E4M3 bytes, y = acc * a_scale * w_scale[n]): fp4-gemv "
+              "(M <= 8, CUDA cores, FP32 FMA, PDL launch; fp4-gemv-nopdl plain launch), fp4-lt (E2M1 -> E4M3 pre-pass + "
+              "cuBLASLt FP8 -> FP32 + epilogue kernel); their check compares the FP32 output with a float64 reference "
+              "within fp4_error_bound (M = 1, and M = 256 on shapes with N K <= 70M). W4A4-FP and W4A8-FP differ only in "
+              "the activation values.\n");
   std::printf("- GB/s = (weight + activation + output bytes) / time; weight TB/s = weight bytes / time.\n\n");
   std::fflush(stdout);
 
@@ -506,8 +544,13 @@ int main(int argc, char** argv) {
       return v;
     };
     std::set<int> ps_a, ps_btc;
+    bool want_fp4 = false;
     for (const Format& f : kFormats) {
       if (!want_format(f)) continue;
+      if (f.fp) {
+        want_fp4 = true;
+        continue;
+      }
       ps_a.insert(f.p);
       if (f.btc && opt.btc) ps_btc.insert(f.p);
     }
@@ -530,6 +573,11 @@ int main(int argc, char** argv) {
       for (auto* ptr : v) wf16.push_back(reinterpret_cast<__half*>(ptr));
       wfp8 = make_copies(size_t(n * k), [&](uint8_t* dst) { fill_fp8<<<kFillGrid, kFillBlock>>>(dst, n * k, 8); });
     }
+    std::vector<uint8_t*> fp4w;  // Fp4Layout: random bytes are random E2M1 code pairs
+    if (want_fp4)
+      fp4w = make_copies(size_t(Fp4Layout{n, k}.bytes()), [&](uint8_t* dst) {
+        fill_codes<<<kFillGrid, kFillBlock>>>(reinterpret_cast<int8_t*>(dst), Fp4Layout{n, k}.bytes(), -128, 127, 41);
+      });
     CK(cudaDeviceSynchronize());
     float* w_scale = dalloc<float>(size_t(n));
     fill_float<<<kFillGrid, kFillBlock>>>(w_scale, n, 1e-4f, 2e-4f, 9);
@@ -546,6 +594,8 @@ int main(int argc, char** argv) {
     fill_f16<<<kFillGrid, kFillBlock>>>(xf16, max_m * k, 11);
     uint8_t* xfp8 = dalloc<uint8_t>(size_t(max_m * k));
     fill_fp8<<<kFillGrid, kFillBlock>>>(xfp8, max_m * k, 12);
+    uint8_t* xe2m1 = dalloc<uint8_t>(size_t(max_m * k));
+    fill_e2m1_as_e4m3<<<kFillGrid, kFillBlock>>>(xe2m1, max_m * k, 13);
     __half* y16 = dalloc<__half>(size_t(max_m * n));
     int32_t* y32 = dalloc<int32_t>(size_t(max_m * n));
     int32_t* yref = dalloc<int32_t>(size_t(std::min<int64_t>(max_m, 256) * n));
@@ -609,6 +659,66 @@ int main(int argc, char** argv) {
       // Ours.
       for (const Format& f : kFormats) {
         if (!want_format(f)) continue;
+        if (f.fp) {  // FP4 routes: FP16 output as the others; the check compares FP32 outputs with float64
+          const Fp8Act xa{f.q == kE2M1 ? xe2m1 : xfp8, k, m, k, 0.0625f};
+          const bool small = double(n) * double(k) <= 70e6;
+          const bool do_check = opt.check && (m == opt.ms.front() || (m == 256 && small));
+          auto check_fp4 = [&](Fp4Accumulation acc, const std::function<void(const Epilogue&)>& run) -> std::string {
+            if (!do_check) return "";
+            double* dacc = dalloc<double>(size_t(m * n));
+            double* dmag = dalloc<double>(size_t(m * n));
+            float* y = dalloc<float>(size_t(m * n));
+            CK(cudaMemset(y, 0xFF, size_t(m * n) * 4));
+            fp4_ref_kernel<<<unsigned(ceil_div(m * n, 128)), 128>>>(xa.data, k, m, fp4w[0], Fp4Layout{n, k}.row_bytes(), n,
+                                                                     k, dacc, dmag);
+            Epilogue e;
+            e.w_scale = w_scale;
+            e.y_f32 = y, e.ld_f32 = n;
+            run(e);
+            CK(cudaDeviceSynchronize());
+            std::vector<double> acc_h(size_t(m * n)), mag_h(size_t(m * n));
+            std::vector<float> y_h(size_t(m * n)), ws_h(static_cast<size_t>(n));
+            CK(cudaMemcpy(acc_h.data(), dacc, acc_h.size() * 8, cudaMemcpyDeviceToHost));
+            CK(cudaMemcpy(mag_h.data(), dmag, mag_h.size() * 8, cudaMemcpyDeviceToHost));
+            CK(cudaMemcpy(y_h.data(), y, y_h.size() * 4, cudaMemcpyDeviceToHost));
+            CK(cudaMemcpy(ws_h.data(), w_scale, ws_h.size() * 4, cudaMemcpyDeviceToHost));
+            cudaFree(dacc), cudaFree(dmag), cudaFree(y);
+            int64_t bad = 0;
+            for (int64_t i = 0; i < m * n; ++i) {
+              const double s = double(xa.a_scale) * ws_h[size_t(i % n)];
+              const double want = acc_h[size_t(i)] * s;
+              if (!(std::abs(y_h[size_t(i)] - want) <= fp4_error_bound(want, mag_h[size_t(i)] * s, k, acc, false))) ++bad;
+            }
+            return bad == 0 ? "ok" : "MISMATCH " + std::to_string(bad);
+          };
+          auto measure_fp4 = [&](const std::string& label, Route route, Fp4Accumulation acc,
+                                 const std::function<void(const Epilogue&, int)>& run) {
+            try {
+              const std::string chk = check_fp4(acc, [&](const Epilogue& e) { run(e, 0); });
+              Epilogue e;
+              e.w_scale = w_scale;
+              e.y_f16 = reinterpret_cast<uint16_t*>(y16), e.ld_f16 = n;
+              auto t = time_it([&](int i) { run(e, i); }, int(fp4w.size()));
+              add_row(std::string(f.name) + " " + label, f.name, route, t, double(n) * k / 2, double(m) * k, 2.0 * m * n, chk);
+            } catch (const std::exception& ex) {
+              fail_row(std::string(f.name) + " " + label, ex.what());
+            }
+          };
+          const int c4 = int(fp4w.size());
+          if (m <= 8) {
+            measure_fp4("fp4-gemv", Route::Fp4Gemv, Fp4Accumulation::Fp32, [&](const Epilogue& e, int i) {
+              gemm_fp4_gemv(Fp4Weight{fp4w[size_t(i % c4)], n, k}, xa, e, nullptr);
+            });
+            if (opt.variants)
+              measure_fp4("fp4-gemv-nopdl", Route::Count, Fp4Accumulation::Fp32, [&](const Epilogue& e, int i) {
+                gemm_fp4_gemv(Fp4Weight{fp4w[size_t(i % c4)], n, k}, xa, e, nullptr, GemvOptions{false});
+              });
+          }
+          measure_fp4("fp4-lt", Route::Fp4Lt, Fp4Accumulation::TensorCore, [&](const Epilogue& e, int i) {
+            gemm_fp4_lt(ctx, Fp4Weight{fp4w[size_t(i % c4)], n, k}, xa, e, nullptr);
+          });
+          continue;
+        }
         const int p = f.p, q = f.q;
         const Int8Act x{xq[q], k, m, k};
         const double wb = double(n) * k * p / 8, xb8 = double(m) * k, yb = 2.0 * m * n;
@@ -714,6 +824,8 @@ int main(int argc, char** argv) {
     for (auto* ptr : rows8) cudaFree(ptr);
     for (auto* ptr : wf16) cudaFree(ptr);
     for (auto* ptr : wfp8) cudaFree(ptr);
+    for (auto* ptr : fp4w) cudaFree(ptr);
+    cudaFree(xe2m1);
     for (auto& [q, ptr] : xq) cudaFree(ptr);
     for (auto& [q, ptr] : xplanes) cudaFree(ptr);
     cudaFree(codes), cudaFree(w_scale), cudaFree(xf16), cudaFree(xfp8), cudaFree(y16), cudaFree(y32), cudaFree(yref);
@@ -821,8 +933,7 @@ int main(int argc, char** argv) {
                 long(std::get<2>(key)), fp16, i8 > 0 ? fp16 / i8 : 0, f8 > 0 ? fp16 / f8 : 0);
     for (const Format& f : kFormats) {
       if (!want_format(f)) continue;
-      // Route (a) rows of W6A8 / W4A8 are those of W6A6 / W4A4.
-      const std::string alias = f.route_a ? f.name : (f.p == 6 ? "W6A6" : "W4A4");
+      const std::string alias = alias_of(f);
       const Row* best = nullptr;
       for (const Row* r : v) {
         const bool mine = r->route != Route::Count && (r->format == f.name || (r->format == alias && r->route != Route::Btc));
@@ -881,15 +992,15 @@ int main(int argc, char** argv) {
       const auto& v = by_point[key];
       for (const Format& f : kFormats) {
         if (!want_format(f)) continue;
-        const std::string alias = f.route_a ? f.name : (f.p == 6 ? "W6A6" : "W4A4");
+        const std::string alias = alias_of(f);
         std::vector<const Row*> cand;
         for (const Row* r : v) {
           const bool mine = r->route != Route::Count && (r->format == f.name || (r->format == alias && r->route != Route::Btc));
           if ((mine && r->check.rfind("MISMATCH", 0) != 0) || r->kernel == "fp16") cand.push_back(r);
         }
         std::sort(cand.begin(), cand.end(), [](const Row* a, const Row* b) { return a->us < b->us; });
-        std::fprintf(out, "{%ld, %ld, %d, %d, %ld, {", long(v.front()->n), long(v.front()->k), f.p, f.q,
-                     long(std::get<2>(key)));
+        std::fprintf(out, "{%ld, %ld, %s, %s, %ld, {", long(v.front()->n), long(v.front()->k), table_code(f.p).c_str(),
+                     table_code(f.q).c_str(), long(std::get<2>(key)));
         int written = 0;
         for (const Row* r : cand)
           if (written < int(Route::Count)) std::fprintf(out, "%s%s", written++ ? ", " : "", route_enum(r->route).c_str());

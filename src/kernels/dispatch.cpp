@@ -12,17 +12,22 @@ using enum Route;
 constexpr Route E = Route::Count;
 const RoutePoint kTable[] = {
 #include "kernels/route_table.inc"
-    {0, 0, 0, 0, 0, {E, E, E, E, E, E, E, E}},  // sentinel (never matched: p = 0)
+    {0, 0, 0, 0, 0, {E, E, E, E, E, E, E, E, E, E}},  // sentinel (never matched: p = 0)
 };
 
 bool route_ok_for(Route r, int64_t m, int p, int q) {
+  const bool fp4 = p == kE2M1 && (q == kE4M3 || q == kE2M1);
+  const bool int_p = p == 2 || p == 3 || p == 4 || p == 6 || p == 8;
   switch (r) {
+    case Fp4Gemv: return fp4 && m <= 8;
+    case Fp4Lt: return fp4;
+    case Fp16: return fp4 || int_p;
     case Gemv: return m <= 4 && (p == 2 || p == 3 || p == 4 || p == 6 || p == 8);
     case Int8Lt: return p == 8;
     case Btc: return (p == 2 && q == 8) || (p == 3 && q == 8) || (p == 4 && (q == 4 || q == 8)) ||
                      (p == 6 && (q == 6 || q == 8));
     case Count: return false;
-    default: return p == 2 || p == 3 || p == 4 || p == 6 || p == 8;
+    default: return int_p;
   }
 }
 
@@ -30,14 +35,14 @@ Route fallback_rule(int64_t m, int p, int q, RouteMask available) {
   // For shapes and formats the table has no point for: the pattern of the H200 measurements
   // (bench/results/kernels-h200.md): streaming kernels for decode, FP16 cuBLAS in the middle
   // where no quantized route wins, cuBLASLt int8 (after the unpack pre-pass) for large M.
-  static const Route small[] = {Gemv, Decode, Btc, Int8Lt, Fp16, UnpackLt, Wgmma128};
-  static const Route middle[] = {Fp16, Int8Lt, Wgmma128, UnpackLt, Decode, Btc};
-  static const Route large[] = {Int8Lt, UnpackLt, Wgmma256, Wgmma128, Fp16, Decode, Btc};
+  static const Route small[] = {Fp4Gemv, Gemv, Decode, Btc, Int8Lt, Fp16, Fp4Lt, UnpackLt, Wgmma128};
+  static const Route middle[] = {Fp16, Int8Lt, Fp4Lt, Wgmma128, UnpackLt, Decode, Btc};
+  static const Route large[] = {Int8Lt, Fp4Lt, UnpackLt, Wgmma256, Wgmma128, Fp16, Decode, Btc};
   const Route* order = m <= 16 ? small : (m < 2048 ? middle : large);
-  const int count = m <= 16 ? 7 : (m < 2048 ? 6 : 7);
+  const int count = m <= 16 ? 9 : (m < 2048 ? 7 : 8);
   for (int i = 0; i < count; ++i)
     if ((available & route_bit(order[i])) && route_ok_for(order[i], m, p, q)) return order[i];
-  fail("gemm_quantized: no route for W{}A{} with the operands given", p, q);
+  fail("gemm_quantized: no route for p = {}, q = {} with the operands given", p, q);
 }
 }  // namespace
 
@@ -51,6 +56,8 @@ std::string_view route_name(Route route) {
     case Btc: return "btc";
     case Fp16: return "fp16-cublas";
     case Gemv: return "gemv";
+    case Fp4Gemv: return "fp4-gemv";
+    case Fp4Lt: return "fp4-unpack+cublasLt-fp8";
     case Count: break;
   }
   return "?";
@@ -101,7 +108,9 @@ Route gemm_quantized(GemmContext& ctx, const QuantLinear& w, const QuantActivati
   if (w.btc.data && x.planes.data) available |= route_bit(Btc);
   const bool f16_only = epi.y_f16 && !epi.y_f32 && !epi.y_i32 && !epi.bias && !epi.residual;
   if (w.w_f16 && x.x_f16 && f16_only) available |= route_bit(Fp16);
-  const int64_t m = codes ? x.codes.m : x.planes.m;
+  const bool fp4 = w.fp4.data && x.fp8.data;
+  if (fp4) available |= route_bit(Fp4Lt) | (x.fp8.m <= 8 ? route_bit(Fp4Gemv) : 0);
+  const int64_t m = codes ? x.codes.m : (fp4 ? x.fp8.m : x.planes.m);
   const Route r = choose_route(m, w.n, w.k, w.p, x.q, available);
   switch (r) {
     case Gemv: gemm_gemv(w.gemv, x.codes, epi, stream); break;
@@ -111,6 +120,8 @@ Route gemm_quantized(GemmContext& ctx, const QuantLinear& w, const QuantActivati
     case UnpackLt: gemm_unpack_lt(ctx, w.frag, x.codes, epi, stream); break;
     case Int8Lt: gemm_int8_lt(ctx, w.rows, w.ld_rows, w.n, x.codes, epi, stream); break;
     case Btc: gemm_btc(ctx, w.btc, x.planes, epi, stream); break;
+    case Fp4Gemv: gemm_fp4_gemv(w.fp4, x.fp8, epi, stream); break;
+    case Fp4Lt: gemm_fp4_lt(ctx, w.fp4, x.fp8, epi, stream); break;
     case Fp16:
       if (epi.ld_f16 != w.n) fail("gemm_quantized: the FP16 route writes y_f16 with ld = N");
       cublas_fp16(ctx, m, w.n, w.k, x.x_f16, w.w_f16, epi.y_f16, stream);

@@ -11,12 +11,18 @@
 
 namespace bitfold::kernels {
 
-enum class Route : uint8_t { Decode, Wgmma128, Wgmma256, UnpackLt, Int8Lt, Btc, Fp16, Gemv, Count };
+enum class Route : uint8_t { Decode, Wgmma128, Wgmma256, UnpackLt, Int8Lt, Btc, Fp16, Gemv, Fp4Gemv, Fp4Lt, Count };
+
+// The float formats in the (p, q) of the route table and of choose_route (integer formats are
+// their bit widths): E2M1 weights are p = kE2M1; activations are q = kE4M3 (FP8) or q = kE2M1
+// (FP4 values, handed over as E4M3 bytes).
+constexpr int kE2M1 = 104;
+constexpr int kE4M3 = 108;
 std::string_view route_name(Route route);
 
 // Which operand layouts a caller holds (bit mask of 1 << Route): Gemv needs gemv weights and int8
 // codes (and M <= 4), decode / wgmma / unpack-lt frag weights and int8 codes, Int8Lt int8 weight rows (p = 8) and int8 codes, Btc bit-planes
-// of both, Fp16 FP16 copies of both.
+// of both, Fp16 FP16 copies of both, Fp4Gemv (M <= 8) / Fp4Lt E2M1 weights and E4M3 activations.
 using RouteMask = uint32_t;
 constexpr RouteMask route_bit(Route r) { return RouteMask(1) << unsigned(r); }
 
@@ -45,12 +51,14 @@ struct QuantLinear {
   const int8_t* rows = nullptr;     // optional int8 rows [n][ld_rows] (p = 8)
   int64_t ld_rows = 0;
   const uint16_t* w_f16 = nullptr;  // optional dequantized FP16 weight [n][k]
+  Fp4Weight fp4;                    // optional E2M1 weights (p = kE2M1)
 };
 struct QuantActivations {
   int q = 0;
   Int8Act codes;                    // optional
   PlaneAct planes;                  // optional
   const uint16_t* x_f16 = nullptr;  // optional real-valued FP16 activations [m][k]
+  Fp8Act fp8;                       // optional E4M3 bytes (q = kE4M3, or kE2M1 for FP4 values)
 };
 
 // Runs the chosen route and returns it. The FP16 route computes y_f16 = x_f16 . w_f16^T and is

@@ -14,9 +14,14 @@
 //   gemm_unpack_lt    unpack pre-pass to int8 rows + cuBLASLt int8 GEMM + epilogue kernel.
 //   gemm_int8_lt      W8A8 with plain int8 weights: cuBLASLt int8 GEMM + epilogue kernel.
 //   gemm_btc          route (b): bit-planes on binary tensor cores (mma b1 AND+POPC), any p, q.
+//   gemm_fp4_gemv     FP4 (E2M1) weights x FP8 (E4M3) activations, M <= 8: CUDA-core GEMV,
+//                     E2M1 decoded by bit moves into FP32, FP32 FMA accumulation.
+//   gemm_fp4_lt       the same operands, any M: E2M1 -> E4M3 pre-pass + cuBLASLt FP8 GEMM (FP32
+//                     out) + epilogue kernel.
 #include <cstdint>
 #include <memory>
 
+#include "kernels/fp4_layout.h"
 #include "kernels/layout.h"
 
 struct CUstream_st;
@@ -58,11 +63,23 @@ struct BtcWeight {  // BtcWeightLayout
   int bits = 0;
   int64_t n = 0, k = 0;
 };
+struct Fp4Weight {  // Fp4Layout: E2M1 codes, two per byte; 16-byte aligned
+  const uint8_t* data = nullptr;
+  int64_t n = 0, k = 0;
+};
 // Activation codes, one int8 per code. ld % 16 == 0 and data 16-byte aligned.
 struct Int8Act {
   const int8_t* data = nullptr;
   int64_t ld = 0;
   int64_t m = 0, k = 0;
+};
+// FP8 E4M3 activation bytes [m][ld] (A4: E2M1 values as E4M3 bytes) and the per-tensor scale:
+// x_real = a_scale * value(code). ld % 16 == 0 and data 16-byte aligned.
+struct Fp8Act {
+  const uint8_t* data = nullptr;
+  int64_t ld = 0;
+  int64_t m = 0, k = 0;
+  float a_scale = 1.0f;
 };
 // Activation bit-planes [bits][m][ld_words] (pack_btc_act layout); ld_words >= btc_act_ld_words(k).
 struct PlaneAct {
@@ -109,6 +126,16 @@ struct GemvOptions {
 };
 void gemm_gemv(const GemvWeight& w, const Int8Act& x, const Epilogue& epi, Stream stream,
                const GemvOptions& options = {});
+// FP4 routes: y = acc * a_scale * w_scale[n] (* x_scale[m]) + bias[n] + residual[m, n], acc the
+// FP32 sum of the exact E2M1 x E4M3 products (epi.y_i32 must be null: there is no integer sum).
+// The GEMV: M <= 8, any K (activations are staged in shared-memory chunks); launched like
+// gemm_gemv (GemvOptions::pdl). The Lt route: K % 16 == 0 (cuBLASLt FP8), any M; the E4M3 copy of
+// the weights (N x round_up(K, 16) bytes) lives in the context's scratch.
+void gemm_fp4_gemv(const Fp4Weight& w, const Fp8Act& x, const Epilogue& epi, Stream stream,
+                   const GemvOptions& options = {});
+void gemm_fp4_lt(GemmContext& ctx, const Fp4Weight& w, const Fp8Act& x, const Epilogue& epi, Stream stream);
+// E2M1 (Fp4Layout) -> E4M3 bytes [n][ldw]; columns [k, ldw) are zeroed. ldw % 4 == 0, ldw >= k.
+void unpack_fp4_device(const Fp4Weight& w, uint8_t* out, int64_t ldw, Stream stream);
 // tile_m: tokens per CTA tile, 128 or 256; 0 picks by M.
 void gemm_wgmma(GemmContext& ctx, const FragWeight& w, const Int8Act& x, const Epilogue& epi,
                 Stream stream, int tile_m = 0);
@@ -134,6 +161,10 @@ void cublaslt_int8(GemmContext& ctx, int64_t m, int64_t n, int64_t k, const int8
 // FP8 e4m3 in, FP16 out, FP32 accumulation (cuBLASLt).
 void cublaslt_fp8(GemmContext& ctx, int64_t m, int64_t n, int64_t k, const uint8_t* x,
                   const uint8_t* w, uint16_t* y, Stream stream);
+// FP8 e4m3 in, FP32 out [m][round_up(n, 16)] (the GEMM of gemm_fp4_lt); ldx, ldw multiples of 16.
+// On the H200 cuBLASLt 13.0 answers status 15 (not supported) unless n % 16 == 0.
+void cublaslt_fp8_f32(GemmContext& ctx, int64_t m, int64_t n, int64_t k, const uint8_t* x, int64_t ldx,
+                      const uint8_t* w, int64_t ldw, float* y, Stream stream);
 
 // Device-side packers (same bytes as the CPU packers of layout.h). codes: int8 [n][ld].
 void pack_frag_device(const int8_t* codes, int64_t ld, int64_t n, int64_t k, int bits, uint8_t* out,

@@ -31,6 +31,11 @@ struct GemmContext::Impl {
   size_t scratch_bytes = 0;
   void* scratch_i32 = nullptr;
   size_t scratch_i32_bytes = 0;
+  // gemm_fp4_lt: the E4M3 copy of the weights and the FP32 GEMM output.
+  void* scratch_fp8 = nullptr;
+  size_t scratch_fp8_bytes = 0;
+  void* scratch_f32 = nullptr;
+  size_t scratch_f32_bytes = 0;
   void* ensure(void*& buf, size_t& have, size_t need);
 
   struct LtPlan {
@@ -38,7 +43,7 @@ struct GemmContext::Impl {
     cublasLtMatrixLayout_t a = nullptr, b = nullptr, c = nullptr;
     cublasLtMatmulAlgo_t algo{};
   };
-  // key: kind (0 int8, 1 fp8), m, n, k, lda, ldb
+  // key: kind (0 int8, 1 fp8 -> fp16, 2 fp8 -> fp32), m, n, k, lda, ldb
   std::map<std::tuple<int, int64_t, int64_t, int64_t, int64_t, int64_t>, LtPlan> plans;
 
   Impl();

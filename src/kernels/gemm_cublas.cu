@@ -186,6 +186,8 @@ GemmContext::Impl::~Impl() {
   cudaFree(split_counters);
   cudaFree(scratch);
   cudaFree(scratch_i32);
+  cudaFree(scratch_fp8);
+  cudaFree(scratch_f32);
   cudaFree(lt_workspace);
   cublasLtDestroy(lt);
   cublasDestroy(blas);
@@ -240,11 +242,11 @@ GemmContext::Impl::LtPlan& lt_plan(GemmContext::Impl& c, int kind, int64_t m, in
   auto it = c.plans.find(key);
   if (it != c.plans.end()) return it->second;
   GemmContext::Impl::LtPlan plan;
-  const bool fp8 = kind == 1;
+  const bool fp8 = kind == 1 || kind == 2;  // 2: e4m3 -> FP32 out (gemm_fp4_lt)
   const cublasComputeType_t compute = fp8 ? CUBLAS_COMPUTE_32F : CUBLAS_COMPUTE_32I;
   const cudaDataType_t scale = fp8 ? CUDA_R_32F : CUDA_R_32I;
   const cudaDataType_t ab = fp8 ? CUDA_R_8F_E4M3 : CUDA_R_8I;
-  const cudaDataType_t cd = fp8 ? CUDA_R_16F : CUDA_R_32I;
+  const cudaDataType_t cd = kind == 2 ? CUDA_R_32F : (fp8 ? CUDA_R_16F : CUDA_R_32I);
   BITFOLD_CUBLAS_CHECK(cublasLtMatmulDescCreate(&plan.desc, compute, scale));
   const cublasOperation_t opT = CUBLAS_OP_T, opN = CUBLAS_OP_N;
   BITFOLD_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(plan.desc, CUBLASLT_MATMUL_DESC_TRANSA, &opT, sizeof(opT)));
@@ -252,7 +254,9 @@ GemmContext::Impl::LtPlan& lt_plan(GemmContext::Impl& c, int kind, int64_t m, in
   // A = W as a k x n column-major matrix (transposed), B = X as k x m, D = Y^T as n x m.
   BITFOLD_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&plan.a, ab, uint64_t(k), uint64_t(n), lda));
   BITFOLD_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&plan.b, ab, uint64_t(k), uint64_t(m), ldb));
-  BITFOLD_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&plan.c, cd, uint64_t(n), uint64_t(m), n));
+  // FP8 with FP32 output needs a 16-aligned leading dimension of D (odd N: status 15).
+  const int64_t ldc = kind == 2 ? round_up(n, 16) : n;
+  BITFOLD_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&plan.c, cd, uint64_t(n), uint64_t(m), ldc));
   cublasLtMatmulPreference_t pref;
   BITFOLD_CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&pref));
   BITFOLD_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
@@ -281,6 +285,15 @@ void cublaslt_fp8(GemmContext& ctx, int64_t m, int64_t n, int64_t k, const uint8
                   uint16_t* y, Stream stream) {
   auto& c = ctx.impl();
   auto& plan = lt_plan(c, 1, m, n, k, k, k);
+  const float alpha = 1.0f, beta = 0.0f;
+  BITFOLD_CUBLAS_CHECK(cublasLtMatmul(c.lt, plan.desc, &alpha, w, plan.a, x, plan.b, &beta, y, plan.c, y, plan.c,
+                                      &plan.algo, c.lt_workspace, c.lt_workspace_bytes, stream));
+}
+
+void cublaslt_fp8_f32(GemmContext& ctx, int64_t m, int64_t n, int64_t k, const uint8_t* x, int64_t ldx,
+                      const uint8_t* w, int64_t ldw, float* y, Stream stream) {
+  auto& c = ctx.impl();
+  auto& plan = lt_plan(c, 2, m, n, k, ldw, ldx);
   const float alpha = 1.0f, beta = 0.0f;
   BITFOLD_CUBLAS_CHECK(cublasLtMatmul(c.lt, plan.desc, &alpha, w, plan.a, x, plan.b, &beta, y, plan.c, y, plan.c,
                                       &plan.algo, c.lt_workspace, c.lt_workspace_bytes, stream));

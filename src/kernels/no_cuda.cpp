@@ -24,6 +24,10 @@ void epilogue_i32(const int32_t*, int64_t, int64_t, int64_t, const Epilogue&, St
 void cublas_fp16(GemmContext&, int64_t, int64_t, int64_t, const uint16_t*, const uint16_t*, uint16_t*, Stream) { no_cuda("cublas_fp16"); }
 void cublaslt_int8(GemmContext&, int64_t, int64_t, int64_t, const int8_t*, int64_t, const int8_t*, int64_t, int32_t*, Stream) { no_cuda("cublaslt_int8"); }
 void cublaslt_fp8(GemmContext&, int64_t, int64_t, int64_t, const uint8_t*, const uint8_t*, uint16_t*, Stream) { no_cuda("cublaslt_fp8"); }
+void cublaslt_fp8_f32(GemmContext&, int64_t, int64_t, int64_t, const uint8_t*, int64_t, const uint8_t*, int64_t, float*, Stream) { no_cuda("cublaslt_fp8_f32"); }
+void gemm_fp4_gemv(const Fp4Weight&, const Fp8Act&, const Epilogue&, Stream, const GemvOptions&) { no_cuda("gemm_fp4_gemv"); }
+void gemm_fp4_lt(GemmContext&, const Fp4Weight&, const Fp8Act&, const Epilogue&, Stream) { no_cuda("gemm_fp4_lt"); }
+void unpack_fp4_device(const Fp4Weight&, uint8_t*, int64_t, Stream) { no_cuda("unpack_fp4_device"); }
 void pack_frag_device(const int8_t*, int64_t, int64_t, int64_t, int, uint8_t*, Stream, FragOrder) { no_cuda("pack_frag_device"); }
 void pack_gemv_device(const int8_t*, int64_t, int64_t, int64_t, int, uint8_t*, Stream) { no_cuda("pack_gemv_device"); }
 void pack_btc_weight_device(const int8_t*, int64_t, int64_t, int64_t, int, uint8_t*, Stream) { no_cuda("pack_btc_weight_device"); }
