@@ -2,7 +2,7 @@
 # THERE (GPU machine), from the repo root, carrying .devdeps and .carry/shared:
 #   bash tools/device/results.sh 'REGEX' [JOBS]
 # Builds bitfold, unpacks the carried texts and tasks, and runs tools/results on the rows REGEX
-# selects, JOBS side by side (one thread each), starting from the committed docs/results.json
+# selects, JOBS side by side (one thread each; quantize on the CPU, ppl and eval on the GPU), starting from the committed docs/results.json
 # so that cached rows are skipped. results.json / results.md come back in $OUT; merge them here
 # with `tools/results --merge OUT/results.json`.
 set -euo pipefail
@@ -12,4 +12,4 @@ cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DBITFOLD_BENCH=OFF >/de
 cmake --build build -j16 --target bitfold >/dev/null
 cp docs/results.json "$OUT/results.json"
 python3 tools/results --shared /tmp/shared --out "$OUT" --work /tmp/results-work \
-  --jobs "${2:-16}" --only "$1"
+  --jobs "${2:-16}" --device cuda --only "$1"
