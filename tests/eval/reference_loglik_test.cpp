@@ -49,8 +49,8 @@ struct Group {
 std::vector<Group> groups(const std::vector<json>& requests) {
   std::vector<Group> out;
   for (const json& r : requests) {
-    if (out.empty() || out.back().task != r["task"] || out.back().item != r["item"])
-      out.push_back({r["task"], r["item"], {}});
+    if (out.empty() || out.back().task != r["task"].get<std::string>() || out.back().item != r["item"].get<int>())
+      out.push_back({r["task"].get<std::string>(), r["item"].get<int>(), {}});
     out.back().requests.push_back(r);
   }
   return out;
@@ -77,13 +77,13 @@ TEST(ReferenceLoglik, RequestsAreWhatTheTaskFilesGive) {
     const auto ours = tokenize_items(task, {g.item}, *tokenizer, tokenizer->bos_id(), config.max_seq_len)[0];
     ASSERT_EQ(ours.size(), g.requests.size()) << g.task << " " << g.item;
     for (size_t k = 0; k < ours.size(); ++k) {
-      EXPECT_EQ(item.requests[k].context, g.requests[k]["context"]);
-      EXPECT_EQ(item.requests[k].continuation, g.requests[k]["continuation"]);
+      EXPECT_EQ(item.requests[k].context, g.requests[k]["context"].get<std::string>());
+      EXPECT_EQ(item.requests[k].continuation, g.requests[k]["continuation"].get<std::string>());
       EXPECT_EQ(ours[k].tokens, tokenized(g.requests[k]).tokens) << g.task << " " << g.item;
       EXPECT_EQ(ours[k].continuation, tokenized(g.requests[k]).continuation);
       ++checked;
     }
-    EXPECT_EQ(g.requests[0]["gold"], item.gold);
+    EXPECT_EQ(g.requests[0]["gold"].get<int>(), item.gold);
   }
   EXPECT_GT(checked, 7 * kLimit);
 }
@@ -106,8 +106,8 @@ TEST(ReferenceLoglik, MatchesTransformersWithin1e3) {
     const GroupScore s = score_requests(weights, cache, batch);
     for (size_t k = 0; k < batch.size(); ++k, ++i) {
       const json& ref = reference["results"][i];
-      ASSERT_EQ(ref["task"], g.task);
-      ASSERT_EQ(ref["item"], g.item);
+      ASSERT_EQ(ref["task"].get<std::string>(), g.task);
+      ASSERT_EQ(ref["item"].get<int>(), g.item);
       const double expected = ref["loglik"].get<double>();
       EXPECT_NEAR(s.results[k].loglik, expected, 1e-3) << g.task << " item " << g.item << " choice " << k;
       EXPECT_EQ(s.results[k].greedy, ref["greedy"].get<bool>()) << g.task << " item " << g.item;

@@ -2,7 +2,7 @@
 # THERE (GPU machine), from the repo root, carrying .devdeps and .carry/shared:
 #   bash tools/device/results.sh 'REGEX' [JOBS]
 # Builds bitfold, unpacks the carried texts and tasks, and runs tools/results on the rows REGEX
-# selects, JOBS side by side (one thread each; quantize on the CPU, ppl and eval on the GPU), starting from the committed docs/results.json
+# selects, JOBS side by side (one thread each; calibration forwards, ppl and eval on the GPU), starting from the committed docs/results.json
 # so that cached rows are skipped. results.json / results.md come back in $OUT; merge them here
 # with `tools/results --merge OUT/results.json`.
 set -euo pipefail
