@@ -95,9 +95,9 @@ void run_quantize(const QuantizeArgs& a) {
   set_num_threads(a.threads);
   const quant::Recipe recipe = build_recipe(a);
   model::check_checkpoint_target(a.out);
-  model::LlamaWeights weights = model::load_weights(a.model);
   if (model::is_quantized_checkpoint(a.model))
     fail("{}: is already a quantized checkpoint; quantize the FP model it came from", a.model);
+  model::LlamaWeights weights = model::load_weights(a.model);
   methods::check_recipe(weights, recipe);
   const auto tokenizer = text::find_tokenizer(a.model, a.tokenizer);
   const std::filesystem::path tokenizer_file = text::find_tokenizer_file(a.model, a.tokenizer);

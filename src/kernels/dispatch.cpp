@@ -12,11 +12,12 @@ using enum Route;
 constexpr Route E = Route::Count;
 const RoutePoint kTable[] = {
 #include "kernels/route_table.inc"
-    {0, 0, 0, 0, 0, {E, E, E, E, E, E, E}},  // sentinel (never matched: p = 0)
+    {0, 0, 0, 0, 0, {E, E, E, E, E, E, E, E}},  // sentinel (never matched: p = 0)
 };
 
-bool route_ok_for(Route r, int p, int q) {
+bool route_ok_for(Route r, int64_t m, int p, int q) {
   switch (r) {
+    case Gemv: return m <= 4 && (p == 2 || p == 3 || p == 4 || p == 6 || p == 8);
     case Int8Lt: return p == 8;
     case Btc: return (p == 2 && q == 8) || (p == 3 && q == 8) || (p == 4 && (q == 4 || q == 8)) ||
                      (p == 6 && (q == 6 || q == 8));
@@ -29,13 +30,13 @@ Route fallback_rule(int64_t m, int p, int q, RouteMask available) {
   // For shapes and formats the table has no point for: the pattern of the H200 measurements
   // (bench/results/kernels-h200.md): streaming kernels for decode, FP16 cuBLAS in the middle
   // where no quantized route wins, cuBLASLt int8 (after the unpack pre-pass) for large M.
-  static const Route small[] = {Decode, Btc, Int8Lt, Fp16, UnpackLt, Wgmma128};
+  static const Route small[] = {Gemv, Decode, Btc, Int8Lt, Fp16, UnpackLt, Wgmma128};
   static const Route middle[] = {Fp16, Int8Lt, Wgmma128, UnpackLt, Decode, Btc};
   static const Route large[] = {Int8Lt, UnpackLt, Wgmma256, Wgmma128, Fp16, Decode, Btc};
   const Route* order = m <= 16 ? small : (m < 2048 ? middle : large);
-  const int count = m <= 16 ? 6 : (m < 2048 ? 6 : 7);
+  const int count = m <= 16 ? 7 : (m < 2048 ? 6 : 7);
   for (int i = 0; i < count; ++i)
-    if ((available & route_bit(order[i])) && route_ok_for(order[i], p, q)) return order[i];
+    if ((available & route_bit(order[i])) && route_ok_for(order[i], m, p, q)) return order[i];
   fail("gemm_quantized: no route for W{}A{} with the operands given", p, q);
 }
 }  // namespace
@@ -49,6 +50,7 @@ std::string_view route_name(Route route) {
     case Int8Lt: return "cublasLt-int8";
     case Btc: return "btc";
     case Fp16: return "fp16-cublas";
+    case Gemv: return "gemv";
     case Count: break;
   }
   return "?";
@@ -78,7 +80,7 @@ Route choose_route(int64_t m, int64_t n, int64_t k, int p, int q, RouteMask avai
   }
   for (Route r : chosen->ranked) {
     if (r == Count) break;
-    if ((available & route_bit(r)) && route_ok_for(r, p, q)) return r;
+    if ((available & route_bit(r)) && route_ok_for(r, m, p, q)) return r;
   }
   return fallback_rule(m, p, q, available);
 }
@@ -87,6 +89,7 @@ Route gemm_quantized(GemmContext& ctx, const QuantLinear& w, const QuantActivati
                      Stream stream) {
   RouteMask available = 0;
   const bool codes = x.codes.data != nullptr;
+  if (w.gemv.data && codes && x.codes.m <= 4) available |= route_bit(Gemv);
   if (w.frag.data && codes) {
     available |= route_bit(UnpackLt);
     if (w.frag.order == FragOrder::Decode)
@@ -101,6 +104,7 @@ Route gemm_quantized(GemmContext& ctx, const QuantLinear& w, const QuantActivati
   const int64_t m = codes ? x.codes.m : x.planes.m;
   const Route r = choose_route(m, w.n, w.k, w.p, x.q, available);
   switch (r) {
+    case Gemv: gemm_gemv(w.gemv, x.codes, epi, stream); break;
     case Decode: gemm_decode(ctx, w.frag, x.codes, epi, stream); break;
     case Wgmma128: gemm_wgmma(ctx, w.frag, x.codes, epi, stream, 128); break;
     case Wgmma256: gemm_wgmma(ctx, w.frag, x.codes, epi, stream, 256); break;

@@ -11,11 +11,11 @@
 
 namespace bitfold::kernels {
 
-enum class Route : uint8_t { Decode, Wgmma128, Wgmma256, UnpackLt, Int8Lt, Btc, Fp16, Count };
+enum class Route : uint8_t { Decode, Wgmma128, Wgmma256, UnpackLt, Int8Lt, Btc, Fp16, Gemv, Count };
 std::string_view route_name(Route route);
 
-// Which operand layouts a caller holds (bit mask of 1 << Route): decode / wgmma / unpack-lt need
-// frag weights and int8 codes, Int8Lt int8 weight rows (p = 8) and int8 codes, Btc bit-planes
+// Which operand layouts a caller holds (bit mask of 1 << Route): Gemv needs gemv weights and int8
+// codes (and M <= 4), decode / wgmma / unpack-lt frag weights and int8 codes, Int8Lt int8 weight rows (p = 8) and int8 codes, Btc bit-planes
 // of both, Fp16 FP16 copies of both.
 using RouteMask = uint32_t;
 constexpr RouteMask route_bit(Route r) { return RouteMask(1) << unsigned(r); }
@@ -38,6 +38,7 @@ Route choose_route(int64_t m, int64_t n, int64_t k, int p, int q, RouteMask avai
 struct QuantLinear {
   int p = 0;
   int64_t n = 0, k = 0;
+  GemvWeight gemv;                  // optional; enables the GEMV (M <= 4)
   FragWeight frag;                  // optional; FragOrder::Decode enables decode + unpack-lt,
                                     // Natural enables wgmma + unpack-lt
   BtcWeight btc;                    // optional

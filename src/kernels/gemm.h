@@ -4,6 +4,8 @@
 // asynchronous on `stream` and checks its launch. Layouts: kernels/layout.h.
 //
 // Routes (docs/kernels.md has the measurements that choose between them):
+//   gemm_gemv         M <= 4: the CUDA-core decode GEMV over the row-major gemv layout (16-byte
+//                     loads, lop3 + dp4a), the fastest decode route (docs/kernels.md).
 //   gemm_decode       M <= 32 (any M works): packed p-bit weights (decode k order) streamed with
 //                     16-byte loads straight into int8 mma.sync fragments; M <= 8 splits K over
 //                     the warps of a CTA, larger M over CTAs.
@@ -46,6 +48,11 @@ struct FragWeight {  // FragLayout; gemm_decode reads FragOrder::Decode, gemm_wg
   int64_t n = 0, k = 0;
   FragOrder order = FragOrder::Natural;
 };
+struct GemvWeight {  // GemvLayout; 16-byte aligned
+  const uint8_t* data = nullptr;
+  int bits = 0;
+  int64_t n = 0, k = 0;
+};
 struct BtcWeight {  // BtcWeightLayout
   const uint8_t* data = nullptr;
   int bits = 0;
@@ -81,25 +88,27 @@ class GemmContext {
   std::unique_ptr<Impl> impl_;
 };
 
-// Decode kernels, kept side by side (bench measures them): Direct (default, M <= 8: persistent
-// CTAs, register prefetch), Async (M <= 8: cp.async ring), Staged (the split-K skeleton; every
-// M > 8 runs it), Bulk (M <= 32: the copy engine streams each CTA's contiguous weight range into a
-// shared-memory ring, activations staged once per CTA; gemm_decode_bulk.cu; measured slower than
-// Direct on the H200, see docs/kernels.md; where it does not fit, the default runs instead).
-enum class DecodeKernel : uint8_t { Direct, Async, Staged, Bulk };
+// Decode kernels over the frag layout, kept side by side (bench measures them): Direct (default,
+// M <= 8: persistent CTAs, register prefetch), Staged (the split-K skeleton; every M > 8 runs
+// it). For M <= 4 the GEMV (gemm_gemv) is faster on most shapes (docs/kernels.md).
+enum class DecodeKernel : uint8_t { Direct, Staged };
 struct DecodeTuning {
   int ctas_per_sm = 4;  // staged kernel: split K over CTAs until the grid has this many per SM
   DecodeKernel kernel = DecodeKernel::Direct;
-  // Bulk kernel variants (0 / -1: the measured default, decode_bulk.h): warps per CTA (8, 16),
-  // CTAs per SM (1, 2; 8 warps only), dp4a instead of mma up to this M (<= 8).
-  int bulk_warps = 0;
-  int bulk_ctas_per_sm = 0;
-  int bulk_dp4a_max_m = -1;
-  int bulk_chunk_bytes = 0;  // bytes per bulk copy (rounded to whole tiles); 0: one per stage
 };
 
 void gemm_decode(GemmContext& ctx, const FragWeight& w, const Int8Act& x, const Epilogue& epi,
                  Stream stream, const DecodeTuning& tuning = {});
+// The decode GEMV, M <= 4, p in {2, 3, 4, 6, 8}, K <= 65536 (and M x K within shared memory).
+// pdl (default): launched as a programmatic dependent of the previous kernel in the stream, so
+// that its launch and its weight loads (the weights depend on nothing) overlap that kernel's end;
+// everything else (activations, epilogue operands, outputs) is touched only after that kernel
+// has completed (griddepcontrol.wait), so stream order holds as for a plain launch.
+struct GemvOptions {
+  bool pdl = true;
+};
+void gemm_gemv(const GemvWeight& w, const Int8Act& x, const Epilogue& epi, Stream stream,
+               const GemvOptions& options = {});
 // tile_m: tokens per CTA tile, 128 or 256; 0 picks by M.
 void gemm_wgmma(GemmContext& ctx, const FragWeight& w, const Int8Act& x, const Epilogue& epi,
                 Stream stream, int tile_m = 0);
@@ -129,6 +138,8 @@ void cublaslt_fp8(GemmContext& ctx, int64_t m, int64_t n, int64_t k, const uint8
 // Device-side packers (same bytes as the CPU packers of layout.h). codes: int8 [n][ld].
 void pack_frag_device(const int8_t* codes, int64_t ld, int64_t n, int64_t k, int bits, uint8_t* out,
                       Stream stream, FragOrder order = FragOrder::Natural);
+void pack_gemv_device(const int8_t* codes, int64_t ld, int64_t n, int64_t k, int bits, uint8_t* out,
+                      Stream stream);
 void pack_btc_weight_device(const int8_t* codes, int64_t ld, int64_t n, int64_t k, int bits,
                             uint8_t* out, Stream stream);
 // x: int8 [m][ldx] -> planes [bits][m][ld_words].

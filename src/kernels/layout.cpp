@@ -1,5 +1,6 @@
 #include "kernels/layout.h"
 
+#include <algorithm>
 #include <bit>
 #include <cmath>
 
@@ -84,6 +85,117 @@ std::vector<int8_t> unpack_frag(const uint8_t* packed, int64_t n, int64_t k, int
         }
       }
     }
+  return out;
+}
+
+namespace {
+// Calls fn(field width f, value offset off, byte offset of the field's chunk byte, shift, k) for
+// every (field, word, slot, byte) of chunk c of one row: the one definition of the gemv layout
+// that the packer and the unpacker share.
+template <class Fn>
+void for_each_gemv_slot(int bits, int64_t kp, int64_t c, Fn&& fn) {
+  const int wide = gemv_widest_field(bits), chunk = gemv_chunk_codes(bits);
+  for (int f = 8; f >= 1; f >>= 1) {
+    if (!(bits & f)) continue;
+    const int off = bits & ~(2 * f - 1), nw = 4 * f / wide;
+    const int64_t field = kp * off / 8 + c * 4 * nw;
+    for (int j = 0; j < nw; ++j)
+      for (int s = 0; s < 8 / f; ++s)
+        for (int b = 0; b < 4; ++b)
+          fn(f, off, field + 4 * j + b, f * s, chunk * c + gemv_chunk_k(bits, f, j, s, b));
+  }
+}
+}  // namespace
+
+std::vector<uint8_t> pack_gemv(const int8_t* w, int64_t ldw, int64_t n, int64_t k, int bits) {
+  check_bits(bits, "pack_gemv");
+  const GemvLayout lay{bits, n, k};
+  std::vector<uint8_t> out(size_t(lay.bytes()), 0);
+  const int64_t kp = lay.k_padded(), chunks = kp / gemv_chunk_codes(bits);
+  for (int64_t row = 0; row < n; ++row) {
+    uint8_t* dst = out.data() + row * lay.row_bytes();
+    for (int64_t c = 0; c < chunks; ++c)
+      for_each_gemv_slot(bits, kp, c, [&](int f, int off, int64_t byte, int shift, int64_t col) {
+        const int u = (int(code_at(w, ldw, n, k, row, col)) + gemv_offset(bits)) & 0xFF;
+        dst[byte] |= uint8_t(((u >> off) & ((1 << f) - 1)) << shift);
+      });
+  }
+  return out;
+}
+
+std::vector<int8_t> unpack_gemv(const uint8_t* packed, int64_t n, int64_t k, int bits) {
+  check_bits(bits, "unpack_gemv");
+  const GemvLayout lay{bits, n, k};
+  std::vector<int8_t> out(size_t(n * k), 0);
+  std::vector<int> u(size_t(lay.k_padded()));
+  const int64_t kp = lay.k_padded(), chunks = kp / gemv_chunk_codes(bits);
+  for (int64_t row = 0; row < n; ++row) {
+    const uint8_t* src = packed + row * lay.row_bytes();
+    std::fill(u.begin(), u.end(), 0);
+    for (int64_t c = 0; c < chunks; ++c)
+      for_each_gemv_slot(bits, kp, c, [&](int f, int off, int64_t byte, int shift, int64_t col) {
+        u[size_t(col)] |= ((src[byte] >> shift) & ((1 << f) - 1)) << off;
+      });
+    for (int64_t col = 0; col < k; ++col)
+      out[size_t(row * k + col)] = int8_t(uint8_t(u[size_t(col)] - gemv_offset(bits)));
+  }
+  return out;
+}
+
+std::vector<int32_t> gemv_ref_i32(const int8_t* x, int64_t ldx, int64_t m, const uint8_t* packed, int64_t n,
+                                  int64_t k, int bits) {
+  check_bits(bits, "gemv_ref_i32");
+  const GemvLayout lay{bits, n, k};
+  const int64_t kp = lay.k_padded();
+  const int wide = gemv_widest_field(bits), chunk = gemv_chunk_codes(bits);
+  std::vector<int32_t> out(size_t(m * n));
+  // Activations zero-padded to kp, as the kernel stages them.
+  std::vector<int8_t> xp(size_t(m * kp), 0);
+  for (int64_t i = 0; i < m; ++i) std::copy_n(x + i * ldx, k, xp.begin() + i * kp);
+  auto word_at = [](const uint8_t* p) {
+    return uint32_t(p[0]) | uint32_t(p[1]) << 8 | uint32_t(p[2]) << 16 | uint32_t(p[3]) << 24;
+  };
+  for (int64_t i = 0; i < m; ++i) {
+    const int8_t* xr = xp.data() + i * kp;
+    int64_t sum_x = 0;
+    for (int64_t c = 0; c < kp; ++c) sum_x += xr[c];
+    for (int64_t row = 0; row < n; ++row) {
+      const uint8_t* src = packed + row * lay.row_bytes();
+      int64_t acc[17] = {};  // by scale exponent e + 8
+      for (int64_t c = 0; c < kp / chunk; ++c)
+        for (int f = 8; f >= 1; f >>= 1) {
+          if (!(bits & f)) continue;
+          const int off = bits & ~(2 * f - 1), nw = 4 * f / wide;
+          for (int j = 0; j < nw; ++j) {
+            const uint32_t word = word_at(src + kp * off / 8 + c * 4 * nw + 4 * j);
+            for (int s = 0; s < 8 / f; ++s) {
+              const int shift = f == 1 ? (s & ~1) : f * s;
+              const uint32_t w = f == 1 && (s & 1) ? word >> 1 : word;
+              const uint32_t raw = bits == 8 ? w : w & (0x01010101u * (((1u << f) - 1u) << shift));
+              const int8_t* x4 = xr + chunk * c + 4 * (nw * s + j);
+              int64_t dot = 0;  // dp4a: unsigned weight bytes (signed for p = 8), signed activations
+              for (int b = 0; b < 4; ++b) {
+                const int byte = int((raw >> (8 * b)) & 0xFF);
+                dot += int64_t(bits == 8 ? int(int8_t(byte)) : byte) * x4[b];
+              }
+              acc[off - (bits == 8 ? 0 : shift) + 8] += dot;
+            }
+          }
+        }
+      int64_t total = 0;
+      for (int e = 0; e < 17; ++e) {
+        if (e >= 8) {
+          total += acc[e] * (int64_t(1) << (e - 8));
+        } else {
+          BITFOLD_CHECK(acc[e] % (int64_t(1) << (8 - e)) == 0, "gemv identity: a scale shift would drop bits");
+          total += acc[e] / (int64_t(1) << (8 - e));
+        }
+      }
+      total -= int64_t(gemv_offset(bits)) * sum_x;
+      BITFOLD_CHECK(total >= INT32_MIN && total <= INT32_MAX, "reference accumulator overflows int32");
+      out[size_t(i * n + row)] = int32_t(total);
+    }
+  }
   return out;
 }
 

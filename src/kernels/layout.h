@@ -70,6 +70,51 @@ std::vector<int8_t> unpack_frag(const uint8_t* packed, int64_t n, int64_t k, int
                                 FragOrder order = FragOrder::Natural);
 
 // ---------------------------------------------------------------------------------------------
+// "gemv" layout: p-bit weights (p = 1..8) row-major per output channel, for the CUDA-core decode
+// GEMV (gemm_gemv, M <= 4): one warp streams a row with 16-byte loads and multiplies with dp4a.
+//
+// Row n starts at byte n * row_bytes, row_bytes = kp * p / 8 with kp = round_up(K, 128). A code is
+// stored offset-binary, u = w + 2^(p-1) in [0, 2^p) (p = 8: the two's complement byte itself, u = w),
+// split into power-of-two fields along the binary digits of p as in the frag layout (6 = 4 + 2,
+// 3 = 2 + 1; field f holds value bits [off, off + f), off = p & ~(2f - 1)). The row holds the
+// fields one after the other: field f at byte kp * off / 8 of the row, kp * f / 8 bytes long.
+//
+// Inside a field, k runs in chunks of C = 128 / F codes (F = the widest field: one 16-byte load
+// of the widest field is one chunk); chunk c of field f takes B = C f / 8 = 16 f / F bytes at
+// c * B, i.e. nw = 4 f / F words. Byte b of word j holds, in its bits [f s, f s + f) (slot s), the
+// field's bits of the code at
+//     k = C c + 4 (nw s + j) + b.
+// So for the widest field (nw = 4) slot s of word j covers k = C c + 16 s + 4 j + [0, 4): masking
+// one slot of a word (one lop3) yields four codes (times 2^(f s)) aligned with four consecutive
+// activation bytes, and dp4a multiplies them; the GEMV removes the 2^(f s) scale once per row and
+// the offset with - 2^(p-1) sum_k x. Padding (k >= K) holds code 0.
+struct GemvLayout {
+  static constexpr int kKPad = 128;
+  int bits = 0;
+  int64_t n = 0, k = 0;
+  int64_t k_padded() const { return round_up(k, kKPad); }
+  int64_t row_bytes() const { return k_padded() * bits / 8; }
+  int64_t bytes() const { return n * row_bytes(); }
+};
+// The widest field of p bits (the highest power of two <= p), the codes per chunk, the offset.
+constexpr int gemv_widest_field(int bits) { return bits >= 8 ? 8 : (bits >= 4 ? 4 : (bits >= 2 ? 2 : 1)); }
+constexpr int gemv_chunk_codes(int bits) { return 128 / gemv_widest_field(bits); }
+constexpr int gemv_offset(int bits) { return bits == 8 ? 0 : 1 << (bits - 1); }
+// Position inside its chunk of the code in word j, slot s, byte b of field f.
+constexpr int gemv_chunk_k(int bits, int f, int j, int s, int b) {
+  return 4 * ((4 * f / gemv_widest_field(bits)) * s + j) + b;
+}
+
+std::vector<uint8_t> pack_gemv(const int8_t* w, int64_t ldw, int64_t n, int64_t k, int bits);
+std::vector<int8_t> unpack_gemv(const uint8_t* packed, int64_t n, int64_t k, int bits);
+// The GEMV's arithmetic on the packed words, evaluated on the CPU: per word and slot the masked
+// bytes (1-bit fields take odd slots from word >> 1) times four activation bytes, summed per
+// scale 2^e, the scales applied by exact shifts, minus 2^(p-1) sum_k x. Equals gemm_ref_i32 when
+// the layout and the identity are right (fails loudly if a shift would drop bits).
+std::vector<int32_t> gemv_ref_i32(const int8_t* x, int64_t ldx, int64_t m, const uint8_t* packed, int64_t n,
+                                  int64_t k, int bits);
+
+// ---------------------------------------------------------------------------------------------
 // BTC (binary tensor core) layouts, route (b).
 // Weights: bit-planes of the two's-complement code, plane j = bit j (j = p-1 is the sign plane,
 // weight -2^(p-1)). Tiles of 16 rows x 256 k; tile (rt, kt) at byte (rt * k_tiles + kt) * 512 p;

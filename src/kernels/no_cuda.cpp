@@ -15,6 +15,7 @@ struct GemmContext::Impl {};
 GemmContext::GemmContext() { no_cuda("GemmContext"); }
 GemmContext::~GemmContext() = default;
 void gemm_decode(GemmContext&, const FragWeight&, const Int8Act&, const Epilogue&, Stream, const DecodeTuning&) { no_cuda("gemm_decode"); }
+void gemm_gemv(const GemvWeight&, const Int8Act&, const Epilogue&, Stream, const GemvOptions&) { no_cuda("gemm_gemv"); }
 void gemm_wgmma(GemmContext&, const FragWeight&, const Int8Act&, const Epilogue&, Stream, int) { no_cuda("gemm_wgmma"); }
 void gemm_unpack_lt(GemmContext&, const FragWeight&, const Int8Act&, const Epilogue&, Stream) { no_cuda("gemm_unpack_lt"); }
 void gemm_int8_lt(GemmContext&, const int8_t*, int64_t, int64_t, const Int8Act&, const Epilogue&, Stream) { no_cuda("gemm_int8_lt"); }
@@ -24,6 +25,7 @@ void cublas_fp16(GemmContext&, int64_t, int64_t, int64_t, const uint16_t*, const
 void cublaslt_int8(GemmContext&, int64_t, int64_t, int64_t, const int8_t*, int64_t, const int8_t*, int64_t, int32_t*, Stream) { no_cuda("cublaslt_int8"); }
 void cublaslt_fp8(GemmContext&, int64_t, int64_t, int64_t, const uint8_t*, const uint8_t*, uint16_t*, Stream) { no_cuda("cublaslt_fp8"); }
 void pack_frag_device(const int8_t*, int64_t, int64_t, int64_t, int, uint8_t*, Stream, FragOrder) { no_cuda("pack_frag_device"); }
+void pack_gemv_device(const int8_t*, int64_t, int64_t, int64_t, int, uint8_t*, Stream) { no_cuda("pack_gemv_device"); }
 void pack_btc_weight_device(const int8_t*, int64_t, int64_t, int64_t, int, uint8_t*, Stream) { no_cuda("pack_btc_weight_device"); }
 void pack_btc_act_device(const int8_t*, int64_t, int64_t, int64_t, int, uint32_t*, int64_t, Stream) { no_cuda("pack_btc_act_device"); }
 void unpack_frag_device(const FragWeight&, int8_t*, int64_t, Stream) { no_cuda("unpack_frag_device"); }

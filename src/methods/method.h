@@ -12,6 +12,10 @@
 //   quantize_linear(ctx, slot, input)
 //                                per linear: the QuantizedLinear (default: round to nearest)
 //
+// Linears are quantized in the order q, k, v, o, gate, up, down, each set on ctx.block as soon as
+// it is made: a method that runs the block again from quantize_linear (GPTQ-style inputs) sees
+// the earlier ones quantized.
+//
 // The defaults are RTN; a method overrides what it changes. Methods are registered by name in
 // registry.cpp (one row each) and chosen by the recipe's "method".
 #include <memory>

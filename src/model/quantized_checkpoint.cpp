@@ -238,9 +238,11 @@ Linear read_linear_body(Reader& r, const std::string& name, int64_t N, int64_t K
   if (!m.contains("shape") || m["shape"] != json::array({N, K}))
     fail("{}: shape {} disagrees with config.json ([{}, {}])", at,
          m.contains("shape") ? m["shape"].dump() : "(none)", N, K);
-  const bool has_bias = m.contains("bias") && m["bias"].is_boolean() && m["bias"].get<bool>();
+  for (const char* key : {"quantized", "bias"})
+    if (!m.contains(key) || !m[key].is_boolean()) fail("{}: no boolean \"{}\"", at, key);
+  const bool has_bias = m["bias"].get<bool>();
+  const bool quantized = m["quantized"].get<bool>();
   Linear linear;
-  const bool quantized = m.contains("quantized") && m["quantized"].is_boolean() && m["quantized"].get<bool>();
   if (!quantized) {
     linear.weight = r.floats(name + ".weight", {N, K}, "an unquantized layer");
     if (has_bias) linear.bias = r.floats(name + ".bias", {N}, "the layer's bias");

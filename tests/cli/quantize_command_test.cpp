@@ -84,7 +84,7 @@ TEST(QuantizeCommand, BadRecipesAreOneLineErrorsAndWriteNothing) {
   };
   for (const Case& c : std::vector<Case>{
            {"--method fancy", "unknown method 'fancy'"},
-           {"--method osplus", "method 'osplus' is not implemented yet"},
+           {"--method llmfp4", "method 'llmfp4' is not implemented yet"},
            {"--w 9", "bits 9 outside 2..8"},
            {"--a 1", "bits 1 outside 2..8"},
            {"--w e5m3", "e5m3"},

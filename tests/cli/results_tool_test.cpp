@@ -47,6 +47,20 @@ TEST(ResultsTool, DryRunShowsQuantizePplWithKlAndEval) {
   EXPECT_FALSE(fs::exists(dir / "results.md"));
 }
 
+TEST(ResultsTool, JobsRunRowsSideBySideInTheirOwnFolders) {
+  if (!have_python()) GTEST_SKIP() << "python3 not installed";
+  const auto dir = testing::scratch_dir("results_jobs");
+  const testing::Outcome r = run_tool(
+      "--dry-run --jobs 2 --only 'pyshakes-15m-hf/RTN static/W[84]A[84]$' " + common_args(dir), dir);
+  ASSERT_EQ(r.code, 0) << r.err;
+  for (const std::string& part : std::vector<std::string>{
+           "--method rtn --w 8 --a 8 --act static-channel", "--method rtn --w 4 --a 4 --act static-channel",
+           (dir / "work" / "pyshakes-15m-hf-RTN-static-W8A8" / "model").string(),
+           (dir / "work" / "pyshakes-15m-hf-RTN-static-W4A4" / "model").string(),
+           "pyshakes-15m-hf/RTN static/W8A8: done", "pyshakes-15m-hf/RTN static/W4A4: done"})
+    EXPECT_NE(r.out.find(part), std::string::npos) << part << "\n" << r.out;
+}
+
 // A results.json as the tool writes it, with synthetic numbers (a rendering fixture, not results).
 nlohmann::json fixture(int limit) {
   const nlohmann::json settings = {{"max_windows", 32}, {"task_limit", limit}, {"task_seed", 1234},

@@ -8,10 +8,12 @@
 #include <random>
 
 #include "core/dtype.h"
+#include "core/error.h"
 #include "kernels/dispatch.h"
 #include "kernels/gemm.h"
 #include "kernels/kernel_test_util.h"
 #include "kernels/layout.h"
+#include "kernels/quantize.h"
 #include "test_support.h"
 
 #ifdef BITFOLD_HAVE_CUDA
@@ -162,13 +164,8 @@ std::vector<Case> decode_cases() {
   cases.push_back({2, 8, 1, 20000, 200, true, false, false});        // many row tiles per CTA, K < 8 tiles
   cases.push_back({6, 6, 7, 9000, 1100, false, true, true});
   cases.push_back({8, 8, 1, 3, 17, true, true, true});
-  // The bulk kernel's ring wraps around (more stages per CTA than buffers), stages end inside row
-  // tiles, K is not a multiple of 16, and M fills two and four token blocks.
-  for (int p : {2, 4, 8}) cases.push_back({p, 8, p == 4 ? 5 : 1, 4224 - 7, 17915, p == 2, true, false});
   cases.push_back({8, 8, 20, 2000, 9000, false, true, true});
   cases.push_back({3, 8, 12, 700, 6001, true, false, false});
-  // Activations too large for shared memory beside the ring: the earlier kernels run instead.
-  cases.push_back({4, 4, 8, 40, 28000, false, false, false});
   return cases;
 }
 
@@ -193,6 +190,10 @@ TEST_F(GpuGemm, DevicePackersMatchTheCpuPackers) {
         pack_frag_device(dw.get(), k + 5, n, k, bits, out.get(), nullptr, order);
         EXPECT_EQ(out.download(), pack_frag(w.data(), k + 5, n, k, bits, order)) << "frag " << bits << " " << n << "x" << k;
       }
+      DeviceBuffer<uint8_t> gout(size_t(GemvLayout{bits, n, k}.bytes()));
+      gout.fill_bytes(0xA5);
+      pack_gemv_device(dw.get(), k + 5, n, k, bits, gout.get(), nullptr);
+      EXPECT_EQ(gout.download(), pack_gemv(w.data(), k + 5, n, k, bits)) << "gemv " << bits << " " << n << "x" << k;
       DeviceBuffer<uint8_t> bout(size_t(BtcWeightLayout{bits, n, k}.bytes()));
       bout.fill_bytes(0xA5);
       pack_btc_weight_device(dw.get(), k + 5, n, k, bits, bout.get(), nullptr);
@@ -231,33 +232,103 @@ TEST_F(GpuGemm, DecodeMatchesReference) {
       gemm_decode(*ctx_, f.view(c.p, c.n, c.k), pr.act(), make_epilogue(pr, out), nullptr);
       check_outputs(pr, out);
     }
-    // M <= 8 runs the direct kernel by default; the bulk, async and staged ones are checked too,
-    // the staged one twice: its split-K accumulators and tickets must have reset themselves.
-    for (DecodeKernel kernel : {DecodeKernel::Bulk, DecodeKernel::Direct, DecodeKernel::Async,
-                                DecodeKernel::Staged, DecodeKernel::Staged}) {
+    // M <= 8 runs the direct kernel by default; the staged one is checked too, twice: its
+    // split-K accumulators and tickets must have reset themselves.
+    for (DecodeKernel kernel : {DecodeKernel::Direct, DecodeKernel::Staged, DecodeKernel::Staged}) {
       DecodeTuning tu;
       tu.kernel = kernel;
       Outputs again(c.m, c.n, true);
       gemm_decode(*ctx_, f.view(c.p, c.n, c.k), pr.act(), make_epilogue(pr, again), nullptr, tu);
       check_outputs(pr, again);
     }
-    // Every configuration of the bulk kernel: warps per CTA, CTAs per SM, dp4a or mma products.
-    for (const auto& [warps, ctas, dp4a, chunk] :
-         {std::tuple<int, int, int, int>{8, 1, 0, 0}, {8, 2, 0, 1}, {16, 1, 0, 4096}, {8, 1, 8, 0},
-          {8, 2, 8, 0}, {16, 1, 8, 1}}) {
-      DecodeTuning tu;
-      tu.kernel = DecodeKernel::Bulk;
-      tu.bulk_warps = warps, tu.bulk_ctas_per_sm = ctas, tu.bulk_dp4a_max_m = dp4a, tu.bulk_chunk_bytes = chunk;
-      Outputs again(c.m, c.n, true);
-      gemm_decode(*ctx_, f.view(c.p, c.n, c.k), pr.act(), make_epilogue(pr, again), nullptr, tu);
-      check_outputs(pr, again);
-      if (HasFailure()) {
-        ADD_FAILURE() << "bulk kernel with " << warps << " warps, " << ctas << " CTAs per SM, dp4a up to M = " << dp4a;
-        return;
-      }
-    }
     if (HasFailure()) return;
   }
+}
+
+std::vector<Case> gemv_cases() {
+  std::vector<Case> cases;
+  for (int p : {2, 3, 4, 6, 8})
+    for (int64_t m : {1, 2, 3, 4}) {
+      const int q = p == 8 ? 8 : (p == 6 ? 6 : (p == 4 ? 4 : 8));
+      cases.push_back({p, q, m, 17, 1000, m % 2 == 1, true, m > 2});
+      cases.push_back({p, q, m, 257, 300, false, m == 3, true});
+      cases.push_back({p, q, m, 1, 17, true, false, false});
+    }
+  cases.push_back({4, 4, 1, 4096 + 48, 4096, false, false, false});  // several load batches per warp
+  cases.push_back({2, 8, 4, 20001, 200, true, false, false});        // many row groups, odd N
+  cases.push_back({6, 6, 3, 9001, 1100, false, true, true});
+  cases.push_back({8, 8, 1, 3000, 28672, true, true, false});         // rows shared by warps
+  cases.push_back({3, 8, 4, 333, 17915, true, false, false});         // > 48 KB of staged activations
+  cases.push_back({4, 4, 2, 70, 65536, false, false, false});         // the largest K
+  return cases;
+}
+
+TEST_F(GpuGemm, GemvMatchesReference) {
+  uint32_t seed = 600;
+  for (const Case& c : gemv_cases()) {
+    Problem pr(c, seed++);
+    DeviceBuffer<uint8_t> w(pack_gemv(pr.w.data(), c.k, c.n, c.k, c.p));
+    const GemvWeight view{w.get(), c.p, c.n, c.k};
+    for (bool vec : {false, true}) {
+      Outputs out(c.m, c.n, vec);
+      gemm_gemv(view, pr.act(), make_epilogue(pr, out), nullptr);
+      check_outputs(pr, out);
+    }
+    // A plain launch, and the (default) programmatic dependent launch twice in a row into the
+    // same outputs after a kernel that poisons them: each must wait for its predecessor.
+    Outputs plain(c.m, c.n, true), a(c.m, c.n, true);
+    gemm_gemv(view, pr.act(), make_epilogue(pr, plain), nullptr, GemvOptions{false});
+    check_outputs(pr, plain);
+    Epilogue poison;
+    poison.w_scale = pr.dws.get();
+    poison.y_i32 = a.i32.get(), poison.ld_i32 = a.ld;
+    gemm_gemv(view, pr.act(), make_epilogue(pr, a), nullptr);
+    DeviceBuffer<int32_t> junk(std::vector<int32_t>(size_t(c.m * c.n), 0x7F7F7F7F));
+    epilogue_i32(junk.get(), c.n, c.m, c.n, poison, nullptr);  // overwrites y_i32 with junk...
+    gemm_gemv(view, pr.act(), make_epilogue(pr, a), nullptr);  // ...which this launch must replace
+    check_outputs(pr, a);
+    if (HasFailure()) return;
+  }
+}
+
+// The producer writes the activation codes, the GEMV launched as its programmatic dependent
+// reads them: the weights may be prefetched early, the codes only after the producer is done.
+TEST_F(GpuGemm, GemvAfterProducerWithPdl) {
+  std::mt19937 rng(17);
+  const int64_t m = 3, n = 5000, k = 4096;
+  const auto xf = testing::random_floats(rng, size_t(m * k), -3, 3);
+  const auto g = testing::random_floats(rng, size_t(k), 1, 5);
+  DeviceBuffer<float> dxf(xf), dg(g);
+  DeviceBuffer<int8_t> codes(size_t(m * k));
+  const auto w = testing::random_codes(rng, n, k, k, 4);
+  DeviceBuffer<uint8_t> dw(pack_gemv(w.data(), k, n, k, 4));
+  const auto scale = testing::random_floats(rng, size_t(n), 1e-3f, 2e-3f);
+  DeviceBuffer<float> dscale(scale);
+  DeviceBuffer<int32_t> y(size_t(m * n));
+  for (int rep = 0; rep < 3; ++rep) {
+    codes.fill_bytes(uint8_t(0x11 * (rep + 1)));  // stale codes the GEMV must not see
+    y.fill_bytes(0x7F);
+    CodesOut co;
+    co.bits = 4, co.i8 = codes.get(), co.ld_i8 = k;
+    rmsnorm_quantize(dxf.get(), false, k, m, k, dg.get(), nullptr, 1e-5f, co, nullptr);
+    Epilogue e;
+    e.w_scale = dscale.get(), e.y_i32 = y.get(), e.ld_i32 = n;
+    gemm_gemv(GemvWeight{dw.get(), 4, n, k}, Int8Act{codes.get(), k, m, k}, e, nullptr, GemvOptions{true});
+    ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+    const auto x = codes.download();
+    EXPECT_TRUE(testing::equal_i32(gemm_ref_i32(x.data(), k, w.data(), k, m, n, k), y.download(), m, n, n)) << "rep " << rep;
+  }
+}
+
+TEST_F(GpuGemm, GemvRefusesWhatItCannotRun) {
+  Problem pr({4, 4, 5, 16, 128}, 3);
+  DeviceBuffer<uint8_t> w(pack_gemv(pr.w.data(), 128, 16, 128, 4));
+  Outputs out(5, 16, true);
+  EXPECT_THROW(gemm_gemv(GemvWeight{w.get(), 4, 16, 128}, pr.act(), make_epilogue(pr, out), nullptr), Error);  // M = 5
+  Int8Act one = pr.act();
+  one.m = 1;
+  EXPECT_THROW(gemm_gemv(GemvWeight{w.get(), 5, 16, 128}, one, make_epilogue(pr, out), nullptr), Error);  // 5 bits
+  EXPECT_THROW(gemm_gemv(GemvWeight{w.get(), 4, 16, 256}, one, make_epilogue(pr, out), nullptr), Error);  // K differs
 }
 
 TEST_F(GpuGemm, DecodeSplitTuningGivesTheSameIntegers) {
@@ -359,8 +430,10 @@ TEST_F(GpuGemm, DispatcherRunsACorrectRoute) {
     DeviceBuffer<uint8_t> dw(wp);
     const auto xp = pack_btc_act(pr.x.data(), pr.ldx, m, 512, q);
     DeviceBuffer<uint32_t> dxp(xp);
+    DeviceBuffer<uint8_t> gw(pack_gemv(pr.w.data(), 512, 96, 512, p));
     QuantLinear lin;
     lin.p = p, lin.n = 96, lin.k = 512, lin.frag = f.view(p, 96, 512), lin.btc = BtcWeight{dw.get(), p, 96, 512};
+    lin.gemv = GemvWeight{gw.get(), p, 96, 512};
     QuantActivations act;
     act.q = q, act.codes = pr.act(), act.planes = PlaneAct{dxp.get(), btc_act_ld_words(512), q, m, 512};
     Outputs out(m, 96, true);

@@ -62,6 +62,70 @@ TEST(FragLayout, MatchesTheDocumentedPositions) {
     }
 }
 
+TEST(GemvLayout, PackUnpackRoundTripsEveryWidth) {
+  std::mt19937 rng(4);
+  for (int bits = 1; bits <= 8; ++bits)
+    for (const Shape s : kShapes) {
+      const int64_t ldw = s.k + 3;  // a leading dimension past K, filled with junk
+      auto w = random_codes(rng, s.n, ldw, ldw, bits);
+      const auto packed = pack_gemv(w.data(), ldw, s.n, s.k, bits);
+      const GemvLayout lay{bits, s.n, s.k};
+      EXPECT_EQ(int64_t(packed.size()), lay.bytes());
+      EXPECT_EQ(lay.row_bytes() % 16, 0) << "rows must stay 16-byte aligned";
+      std::vector<int8_t> want(size_t(s.n * s.k));
+      for (int64_t r = 0; r < s.n; ++r)
+        for (int64_t c = 0; c < s.k; ++c) want[size_t(r * s.k + c)] = w[size_t(r * ldw + c)];
+      EXPECT_EQ(unpack_gemv(packed.data(), s.n, s.k, bits), want) << bits << " bits, " << s.n << "x" << s.k;
+    }
+}
+
+// The documented positions, written out by hand (the round trip alone would accept any
+// self-consistent layout).
+TEST(GemvLayout, MatchesTheDocumentedPositions) {
+  const int64_t n = 5, k = 300;  // kp = 384
+  std::vector<int8_t> w(size_t(n * k));
+  for (int64_t i = 0; i < n * k; ++i) w[size_t(i)] = int8_t((i * 7 + 3) % 15 - 7);
+  const int64_t row = 3;
+  // 4 bits: chunks of 32 codes, 16 bytes. Chunk 5, word 2, slot 1 (high nibble), byte 3:
+  // k = 32 * 5 + 4 * (4 * 1 + 2) + 3 = 187; slot 0 of the same byte: k = 160 + 8 + 3 = 171.
+  const auto p4 = pack_gemv(w.data(), k, n, k, 4);
+  const uint8_t b4 = p4[size_t(row * 192 + 5 * 16 + 4 * 2 + 3)];
+  EXPECT_EQ(b4 >> 4, w[size_t(row * k + 187)] + 8);
+  EXPECT_EQ(b4 & 0xF, w[size_t(row * k + 171)] + 8);
+  // 8 bits: chunks of 16 codes; the byte is the two's complement code at k = 16 c + 4 j + b.
+  const auto p8 = pack_gemv(w.data(), k, n, k, 8);
+  EXPECT_EQ(int8_t(p8[size_t(row * 384 + 7 * 16 + 4 * 1 + 2)]), w[size_t(row * k + 7 * 16 + 4 + 2)]);
+  // 6 bits = 4 + 2: the 2-bit field (value bits 4..5) starts at byte kp * 4 / 8 = 192 of the row
+  // and takes 8 bytes per chunk of 32 codes. Chunk 1, word 1, slot 3 (bits 6..7), byte 0:
+  // k = 32 + 4 * (2 * 3 + 1) + 0 = 60. Its low 4 bits: 4-bit field, chunk 1, k = 32 + 4 (4 s + j)
+  // + b = 60 -> s = 1, j = 3, b = 0.
+  const auto p6 = pack_gemv(w.data(), k, n, k, 6);
+  const int u60 = w[size_t(row * k + 60)] + 32;
+  EXPECT_EQ((p6[size_t(row * 288 + 192 + 1 * 8 + 4 * 1 + 0)] >> 6) & 3, u60 >> 4);
+  EXPECT_EQ(p6[size_t(row * 288 + 1 * 16 + 4 * 3 + 0)] >> 4, u60 & 15);
+  // 2 bits: chunks of 64 codes; chunk 2, word 0, slot 2 (bits 4..5), byte 1: k = 128 + 32 + 1.
+  std::vector<int8_t> w2(size_t(n * k));
+  for (int64_t i = 0; i < n * k; ++i) w2[size_t(i)] = int8_t((i * 5 + 1) % 4 - 2);
+  const auto p2 = pack_gemv(w2.data(), k, n, k, 2);
+  EXPECT_EQ((p2[size_t(row * 96 + 2 * 16 + 1)] >> 4) & 3, w2[size_t(row * k + 161)] + 2);
+  // Padding past K holds code 0, i.e. the offset: 4 bits, k = 300..383 in chunks 9..11.
+  EXPECT_EQ(p4[size_t(row * 192 + 11 * 16)], 0x88);
+}
+
+TEST(GemvLayout, IdentityEqualsIntegerGemm) {
+  std::mt19937 rng(5);
+  for (int bits = 1; bits <= 8; ++bits)
+    for (const Shape s : {Shape{17, 100}, Shape{8, 513}, Shape{3, 1}, Shape{2, 384}}) {
+      const int64_t m = 3;
+      const auto x = random_codes(rng, m, s.k, s.k, 8);
+      const auto w = random_codes(rng, s.n, s.k, s.k, bits);
+      const auto packed = pack_gemv(w.data(), s.k, s.n, s.k, bits);
+      EXPECT_EQ(gemv_ref_i32(x.data(), s.k, m, packed.data(), s.n, s.k, bits),
+                gemm_ref_i32(x.data(), s.k, w.data(), s.k, m, s.n, s.k))
+          << "W" << bits << " " << s.n << "x" << s.k;
+    }
+}
+
 TEST(BtcLayout, PlaneIdentityEqualsIntegerGemm) {
   std::mt19937 rng(2);
   const int combos[][2] = {{2, 8}, {3, 8}, {4, 4}, {4, 8}, {6, 6}, {6, 8}, {8, 8}, {1, 2}};

@@ -280,8 +280,9 @@ TEST(Pipeline, LmHeadOnlyWhenAsked) {
 TEST(Pipeline, RecipeErrorsComeBeforeAnyWork) {
   const model::LlamaWeights w = testing::random_model({}, 14);  // dim 32, hidden 48
   const auto check = [&](const std::string& r) { check_recipe(w, recipe(r)); };
-  testing::expect_error([&] { check(R"({"method": "osplus", "weights": {"format": "int8"}})"); },
-                        {"test.json", "method 'osplus' is not implemented yet", "available: rtn, smoothquant"});
+  testing::expect_error([&] { check(R"({"method": "llmfp4", "weights": {"format": "int8"}})"); },
+                        {"test.json", "method 'llmfp4' is not implemented yet",
+                         "available: rtn, smoothquant, osplus, outliertune, mergequant"});
   testing::expect_error([&] { check(R"({"method": "rtn", "hyperparameters": {"alpha": 0.5}, "weights": {"format": "int8"}})"); },
                         {"test.json.hyperparameters", "unknown hyperparameter 'alpha' for rtn"});
   testing::expect_error([&] { check(R"({"method": "smoothquant", "hyperparameters": {"alpha": 1.5}, "weights": {"format": "int8"}})"); },

@@ -82,16 +82,32 @@ void row_params(const QuantParams& p, int64_t t, int64_t K, float* steps, int32_
 template <class Real, class Codec>
 void quantize_rows(const float* x, int64_t T, int64_t K, const QuantParams& p, const Codec& codec,
                    const std::array<double, 256>& integers, bool subtract_zero, Real* a) {
+  // Static steps are the same for every row: resolve them once.
+  std::vector<float> shared_steps;
+  std::vector<int32_t> shared_zeros;
+  if (!p.spec.dynamic) {
+    shared_steps.resize(static_cast<size_t>(K));
+    shared_zeros.resize(static_cast<size_t>(K));
+    row_params(p, 0, K, shared_steps.data(), shared_zeros.data());
+  }
   rows_parallel(T, K, [&](int64_t t) {
-    std::vector<float> steps(static_cast<size_t>(K));
-    std::vector<int32_t> zeros(static_cast<size_t>(K));
-    row_params(p, t, K, steps.data(), zeros.data());
+    std::vector<float> own_steps;
+    std::vector<int32_t> own_zeros;
+    const float* steps = shared_steps.data();
+    const int32_t* zeros = shared_zeros.data();
+    if (p.spec.dynamic) {
+      own_steps.resize(static_cast<size_t>(K));
+      own_zeros.resize(static_cast<size_t>(K));
+      row_params(p, t, K, own_steps.data(), own_zeros.data());
+      steps = own_steps.data();
+      zeros = own_zeros.data();
+    }
     const float* xr = x + t * K;
     Real* ar = a + t * K;
     for (int64_t j = 0; j < K; ++j) {
-      const int code = codec.encode(xr[j], steps[size_t(j)], zeros[size_t(j)]);
+      const int code = codec.encode(xr[j], steps[j], zeros[j]);
       double v = integers[uint8_t(code)];
-      if (subtract_zero) v -= double(zeros[size_t(j)]);
+      if (subtract_zero) v -= double(zeros[j]);
       ar[j] = Real(v);
     }
   });
