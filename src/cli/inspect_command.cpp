@@ -1,10 +1,13 @@
-// bitfold inspect MODEL [--calib FILE] [--method M ...] [--svg OUT.svg] [--md OUT.md]: the
-// per-channel ranges of every linear input (activations over a calibration text, or without one
-// the consumers' weight columns), before and after a method's transforms, as a markdown table
-// and an SVG plot (methods/range_report.h).
+// bitfold inspect MODEL [--calib FILE] [--method M --w 4 --a 4 --param K=V ...] [-o DIR]: the
+// per-channel ranges of every linear input — activations over a calibration text, and the
+// consumers' weight columns — before and after a method's transforms, as markdown tables on
+// stdout and, with -o, DIR/ranges.md plus one hand-written SVG plot per kind
+// (methods/range_report.h).
 #include <fmt/format.h>
 
+#include <filesystem>
 #include <optional>
+#include <set>
 
 #include "calib/calibration_set.h"
 #include "cli/commands.h"
@@ -22,8 +25,13 @@ namespace bitfold::cli {
 
 namespace {
 
+namespace fs = std::filesystem;
+
+// The files an inspect report directory holds: -o may replace a directory of exactly these.
+const std::set<std::string> kReportFiles = {"ranges.md", "activations.svg", "weights.svg"};
+
 struct InspectArgs {
-  std::string model, calib, tokenizer, svg, md, method, what;
+  std::string model, calib, tokenizer, out, method;
   quant::RecipeFlags flags{.method = "rtn", .weights = "4", .activations = "4"};
   std::vector<std::string> params;
   int samples = 32, length = 512;
@@ -37,7 +45,8 @@ quant::Recipe inspect_recipe(const InspectArgs& a) {
   quant::Recipe r = quant::recipe_from_flags(f);
   for (const std::string& p : a.params) {
     const size_t eq = p.find('=');
-    if (eq == std::string::npos || eq == 0) fail("--param {}: expected KEY=VALUE", p);
+    if (eq == std::string::npos || eq == 0)
+      fail("--param {}: expected KEY=VALUE (e.g. --param split_budget=0.05)", p);
     nlohmann::json value = nlohmann::json::parse(p.substr(eq + 1), nullptr, false);
     if (value.is_discarded()) value = p.substr(eq + 1);
     r.hyperparameters[p.substr(0, eq)] = value;
@@ -45,21 +54,31 @@ quant::Recipe inspect_recipe(const InspectArgs& a) {
   return r;
 }
 
+// -o DIR must be new, or an earlier report (replaced whole on success): never someone's folder.
+void check_report_target(const fs::path& dir) {
+  if (!fs::exists(dir)) {
+    const fs::path parent = dir.has_parent_path() ? dir.parent_path() : fs::path(".");
+    if (!fs::is_directory(parent)) fail("-o {}: folder {} does not exist", dir.string(), parent.string());
+    return;
+  }
+  if (!fs::is_directory(dir)) fail("-o {}: exists and is not a folder", dir.string());
+  for (const auto& e : fs::directory_iterator(dir))
+    if (!kReportFiles.contains(e.path().filename().string()))
+      fail("-o {}: holds {}, so it is not an inspect report; choose a new folder", dir.string(),
+           e.path().filename().string());
+}
+
 void run_inspect(const InspectArgs& a) {
   set_num_threads(a.threads);
-  const std::string what = a.what.empty() ? (a.calib.empty() ? "weights" : "activations") : a.what;
-  if (what != "activations" && what != "weights")
-    fail("--what {}: expected activations or weights", what);
-  if ((what == "activations" || !a.method.empty()) && a.calib.empty())
-    fail("--calib FILE is needed to {}", a.method.empty() ? "observe activations"
-                                                          : "calibrate a method's transforms");
-  // Open outputs first: a bad path fails before the work.
-  std::optional<AtomicFile> svg_out, md_out;
-  if (!a.svg.empty()) svg_out.emplace(a.svg);
-  if (!a.md.empty()) md_out.emplace(a.md);
+  if (!a.method.empty() && a.calib.empty())
+    fail("--method {} needs --calib FILE: its transforms are calibrated", a.method);
+  std::optional<quant::Recipe> recipe;
+  if (!a.method.empty()) recipe = inspect_recipe(a);
+  if (!a.out.empty()) check_report_target(a.out);
   if (model::is_quantized_checkpoint(a.model))
     fail("{}: is a quantized checkpoint; inspect the FP model it came from (with --method)", a.model);
   const model::LlamaWeights weights = model::load_weights(a.model);
+  if (recipe) methods::check_recipe(weights, *recipe);
 
   std::optional<calib::CalibrationSet> set;
   if (!a.calib.empty()) {
@@ -67,33 +86,33 @@ void run_inspect(const InspectArgs& a) {
     set = calib::load_calibration_set(a.calib, *tokenizer, weights.config,
                                       {.samples = a.samples, .length = a.length, .seed = a.seed});
   }
-  const auto ranges = [&](const model::LlamaWeights& w) {
-    return what == "weights" ? methods::weight_column_ranges(w) : methods::observe_ranges(w, *set);
-  };
-  const methods::ModelRanges before = ranges(weights);
-  std::optional<methods::ModelRanges> after;
-  std::string title = fmt::format("{}: {} ranges", a.model, what);
-  if (!a.method.empty()) {
-    const quant::Recipe recipe = inspect_recipe(a);
-    methods::QuantizeOptions options;
-    options.transform_only = true;
-    options.measure_errors = false;
-    const methods::QuantizedModel t = methods::quantize_model(weights, recipe, *set, options);
-    after = ranges(t.weights);
-    title += fmt::format(", before / after {} (W{} A{} {})", a.method, a.flags.weights,
-                         a.flags.activations, a.flags.act);
-  }
-  const std::string table = methods::range_table(before, after ? &*after : nullptr);
-  fmt::print("{}\n\n{}", title, table);
-  if (md_out) {
-    md_out->stream() << fmt::format("# {}\n\n{}", title, table);
-    md_out->commit();
-  }
-  if (svg_out) {
-    svg_out->stream() << methods::range_svg(before, after ? &*after : nullptr, title);
-    svg_out->commit();
-    fmt::print("\nwrote {}\n", a.svg);
-  }
+  const methods::RangeInspection r =
+      methods::inspect_ranges(weights, set ? &*set : nullptr, recipe ? &*recipe : nullptr);
+
+  std::string title = fmt::format("{}: per-channel ranges of the linear inputs", a.model);
+  if (set)
+    title += fmt::format(" ({} windows x {} tokens of {}, seed {})", set->samples, set->length,
+                         fs::path(set->source).filename().string(), set->seed);
+  if (recipe)
+    title += fmt::format(", before / after {} (W{} A{} {}{}{})", a.method, a.flags.weights,
+                         a.flags.activations, a.flags.act, a.params.empty() ? "" : ", ",
+                         fmt::join(a.params, ", "));
+  const std::string markdown = methods::inspection_markdown(r, title);
+  fmt::print("{}", markdown);
+  if (a.out.empty()) return;
+
+  AtomicDirectory dir(a.out);
+  write_file_atomically(dir.path() / "ranges.md", markdown);
+  write_file_atomically(dir.path() / "weights.svg",
+                        methods::range_svg(r.weights_before, r.weights_after ? &*r.weights_after : nullptr,
+                                           "weight columns: " + title));
+  if (r.activations_before)
+    write_file_atomically(
+        dir.path() / "activations.svg",
+        methods::range_svg(*r.activations_before, r.activations_after ? &*r.activations_after : nullptr,
+                           "activations: " + title));
+  dir.commit();
+  fmt::print("\nwrote {}\n", a.out);
 }
 
 }  // namespace
@@ -103,9 +122,8 @@ void add_inspect_command(CLI::App& app) {
   auto* cmd = app.add_subcommand(
       "inspect", "Per-channel ranges of every linear input, before/after a method's transforms");
   cmd->add_option("model", args->model, "llama2.c .bin file or Hugging Face directory")->required();
-  cmd->add_option("--calib", args->calib, "Calibration text: activations are observed on it");
-  cmd->add_option("--what", args->what,
-                  "activations (default with --calib) | weights (the consumers' weight columns)");
+  cmd->add_option("--calib", args->calib,
+                  "Calibration text: activations are observed on it (without: weight columns only)");
   cmd->add_option("--method", args->method,
                   "Apply this method's transforms (osplus | outliertune | mergequant | smoothquant)");
   cmd->add_option("--w", args->flags.weights, "Weight bits or format the method prepares for")
@@ -117,8 +135,9 @@ void add_inspect_command(CLI::App& app) {
   cmd->add_option("--calib-len", args->length, "Calibration window length")->capture_default_str();
   cmd->add_option("--seed", args->seed, "Calibration sampling seed")->capture_default_str();
   cmd->add_option("--tokenizer", args->tokenizer, "Tokenizer file (default: beside MODEL)");
-  cmd->add_option("--svg", args->svg, "Write the plot here");
-  cmd->add_option("--md", args->md, "Write the table here (markdown)");
+  cmd->add_option("-o,--out", args->out,
+                  "Write DIR/ranges.md, DIR/activations.svg and DIR/weights.svg (a new folder, "
+                  "or an earlier report, replaced)");
   cmd->add_option("--threads", args->threads, "CPU threads (default: all)");
   cmd->callback([args] { run_inspect(*args); });
 }

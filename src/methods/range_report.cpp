@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "core/error.h"
+#include "methods/pipeline.h"
 #include "methods/site_observation.h"
 #include "model/llama.h"
 
@@ -45,9 +46,14 @@ ModelRanges weight_column_ranges(const model::LlamaWeights& weights) {
           fail("layer {} has a quantized linear without its FP weight: inspect the FP model", l);
         const int64_t N = lin->weight.dim(0), K = lin->weight.dim(1);
         if (a.empty()) a.assign(size_t(K), 0.0f);
-        for (int64_t i = 0; i < N; ++i)
+        for (int64_t i = 0; i < N; ++i) {
+          const float* row = lin->weight.f32() + i * K;
+          float row_max = 0;
+          for (int64_t j = 0; j < K; ++j) row_max = std::max(row_max, std::fabs(row[j]));
+          if (row_max == 0) continue;
           for (int64_t j = 0; j < K; ++j)
-            a[size_t(j)] = std::max(a[size_t(j)], std::fabs(lin->weight.f32()[i * K + j]));
+            a[size_t(j)] = std::max(a[size_t(j)], std::fabs(row[j]) / row_max);
+        }
       }
     }
   }
@@ -116,7 +122,8 @@ std::string polyline(const std::vector<float>& a, int64_t x_channels, double x0,
     const double y = y0 + kPanelH * (kLogMax - v) / (kLogMax - kLogMin);
     points += fmt::format("{:.1f},{:.1f} ", x0 + px, y);
   }
-  return fmt::format("<polyline fill=\"none\" stroke=\"{}\" stroke-width=\"1\" points=\"{}\"/>\n",
+  return fmt::format("<polyline fill=\"none\" stroke=\"{}\" stroke-opacity=\"0.75\" "
+                     "stroke-width=\"1\" points=\"{}\"/>\n",
                      colour, points);
 }
 
@@ -152,7 +159,7 @@ std::string range_svg(const ModelRanges& before, const ModelRanges* after, const
       "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
       "<text x=\"{}\" y=\"18\" font-size=\"14\">{}</text>\n"
       "<text x=\"{}\" y=\"36\">per-channel max |x| over the site's median (log scale), channels "
-      "left to right: <tspan fill=\"#888\">before</tspan>{}</text>\n",
+      "left to right: <tspan fill=\"#d95f02\">before</tspan>{}</text>\n",
       width, height, width, height, kLeft, xml_escape(title), kLeft,
       after ? ", <tspan fill=\"#1f5fbf\">after the transform</tspan>" : "");
   for (int l = 0; l < rows; ++l)
@@ -172,8 +179,10 @@ std::string range_svg(const ModelRanges& before, const ModelRanges* after, const
           svg += fmt::format("<text x=\"{}\" y=\"{:.1f}\" text-anchor=\"end\">1e{}</text>\n",
                              x0 - 4, y + 3, e);
       }
-      svg += polyline(b, channels, x0, y0, "#888");
+      // After first, before on top: where a transform flattened a site, the spikes it removed
+      // stay visible over the flat line.
       if (a) svg += polyline(*a, channels, x0, y0, "#1f5fbf");
+      svg += polyline(b, channels, x0, y0, "#d95f02");
       const RangeSummaryRow rb = summarize_ranges(l, s, b);
       std::string label = fmt::format("layer {} {}: max/median {}", l, model::site_name(kFoldSites[size_t(s)]), ratio(rb));
       if (a) label += fmt::format(" → {}", ratio(summarize_ranges(l, s, *a)));
@@ -182,6 +191,52 @@ std::string range_svg(const ModelRanges& before, const ModelRanges* after, const
     }
   svg += "</svg>\n";
   return svg;
+}
+
+RangeInspection inspect_ranges(const model::LlamaWeights& weights,
+                               const calib::CalibrationSet* calibration,
+                               const quant::Recipe* recipe) {
+  if (recipe && !calibration)
+    fail("inspect: a method's transforms need a calibration text (--calib)");
+  RangeInspection r;
+  r.weights_before = weight_column_ranges(weights);
+  if (calibration) r.activations_before = observe_ranges(weights, *calibration);
+  if (recipe) {
+    QuantizeOptions options;
+    options.progress = false;
+    options.transform_only = true;
+    options.measure_errors = false;
+    const QuantizedModel t = quantize_model(weights, *recipe, *calibration, options);
+    r.weights_after = weight_column_ranges(t.weights);
+    r.activations_after = observe_ranges(t.weights, *calibration);
+  }
+  return r;
+}
+
+std::string inspection_markdown(const RangeInspection& r, const std::string& title) {
+  std::string out = fmt::format("# {}\n\n", title);
+  out +=
+      "Per input channel j of each linear input: max over tokens of |x_j| (activations), and max "
+      "over the consumers' rows i of |W_ij| / max_k |W_ik| (weight columns, each row over its own "
+      "largest entry: what per-row weight steps see, whatever scales the rows carry; q/k/v "
+      "together, gate/up together). "
+      "`max/median` says how unequal the channels are; `widest` is the channel index of the max.";
+  if (r.weights_after)
+    out +=
+        " *After* is the model the method's transforms produce (folded, not yet rounded): where "
+        "its static steps are migrated into the producer (QSM), a site carries x/Δ — values on the "
+        "integer grid, |x| ≤ qmax/clip — and the weight columns are W·diag(Δ) (times any scale); "
+        "channels a split added are appended after the original ones.";
+  out += "\n\n";
+  if (r.activations_before) {
+    out += "## Activations\n\n";
+    out += range_table(*r.activations_before,
+                       r.activations_after ? &*r.activations_after : nullptr);
+    out += "\n";
+  }
+  out += "## Weight columns\n\n";
+  out += range_table(r.weights_before, r.weights_after ? &*r.weights_after : nullptr);
+  return out;
 }
 
 }  // namespace bitfold::methods
