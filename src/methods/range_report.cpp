@@ -41,20 +41,23 @@ ModelRanges weight_column_ranges(const model::LlamaWeights& weights) {
         std::vector<const model::Linear*>{&b.q, &b.k, &b.v}, {&b.o}, {&b.gate, &b.up}, {&b.down}};
     for (size_t s = 0; s < 4; ++s) {
       std::vector<float>& a = r.layers[l][s];
+      std::vector<double> sum;
+      int64_t rows = 0;
       for (const model::Linear* lin : consumers[s]) {
         if (!lin->weight.defined())
           fail("layer {} has a quantized linear without its FP weight: inspect the FP model", l);
         const int64_t N = lin->weight.dim(0), K = lin->weight.dim(1);
-        if (a.empty()) a.assign(size_t(K), 0.0f);
+        if (sum.empty()) sum.assign(size_t(K), 0.0);
         for (int64_t i = 0; i < N; ++i) {
           const float* row = lin->weight.f32() + i * K;
-          float row_max = 0;
-          for (int64_t j = 0; j < K; ++j) row_max = std::max(row_max, std::fabs(row[j]));
+          double row_max = 0;
+          for (int64_t j = 0; j < K; ++j) row_max = std::max(row_max, double(std::fabs(row[j])));
+          ++rows;
           if (row_max == 0) continue;
-          for (int64_t j = 0; j < K; ++j)
-            a[size_t(j)] = std::max(a[size_t(j)], std::fabs(row[j]) / row_max);
+          for (int64_t j = 0; j < K; ++j) sum[size_t(j)] += std::fabs(row[j]) / row_max;
         }
       }
+      for (double v : sum) a.push_back(float(v / double(std::max<int64_t>(rows, 1))));
     }
   }
   return r;
@@ -216,10 +219,10 @@ RangeInspection inspect_ranges(const model::LlamaWeights& weights,
 std::string inspection_markdown(const RangeInspection& r, const std::string& title) {
   std::string out = fmt::format("# {}\n\n", title);
   out +=
-      "Per input channel j of each linear input: max over tokens of |x_j| (activations), and max "
-      "over the consumers' rows i of |W_ij| / max_k |W_ik| (weight columns, each row over its own "
-      "largest entry: what per-row weight steps see, whatever scales the rows carry; q/k/v "
-      "together, gate/up together). "
+      "Per input channel j of each linear input: max over tokens of |x_j| (activations), and the "
+      "mean over the consumers' rows i of |W_ij| / max_k |W_ik| (weight columns, each row in units "
+      "of its own largest entry: how much of its row's step range column j uses under per-row "
+      "weight steps, whatever scales the rows carry; q/k/v together, gate/up together). "
       "`max/median` says how unequal the channels are; `widest` is the channel index of the max.";
   if (r.weights_after)
     out +=

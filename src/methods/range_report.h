@@ -24,11 +24,12 @@ struct ModelRanges {
 
 // One forward of each calibration window through `weights`.
 ModelRanges observe_ranges(const model::LlamaWeights& weights, const calib::CalibrationSet& set);
-// The weight side of the same sites: per input channel j, max over the consumers' rows i of
-// |W_ij| / max_k |W_ik| (q, k, v | o | gate, up | down) — each row over its own largest entry, so
-// the value is what a per-row weight step sees, unchanged by the row scales later folds put there
-// (v rows ÷ o_proj's steps, up rows ÷ down_proj's). After QSM the rows are those of W·diag(Δ):
-// wide activation channels become wide weight columns (MergeQuant's problem), in (0, 1].
+// The weight side of the same sites: per input channel j, the mean over the consumers' rows i of
+// |W_ij| / max_k |W_ik| (q, k, v | o | gate, up | down) — each row in units of its own largest
+// entry, so the value says how much of its row's step range column j uses under per-row weight
+// steps, unchanged by the row scales later folds put there (v rows ÷ o_proj's steps, up rows ÷
+// down_proj's). After QSM the rows are those of W·diag(Δ): wide activation channels become wide
+// weight columns (MergeQuant's problem). In [0, 1].
 ModelRanges weight_column_ranges(const model::LlamaWeights& weights);
 
 struct RangeSummaryRow {
