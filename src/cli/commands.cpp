@@ -25,6 +25,7 @@ void register_commands(CLI::App& app) {
   add_ppl_command(app);
   add_eval_command(app);
   add_quantize_command(app);
+  add_inspect_command(app);
 }
 
 }  // namespace bitfold::cli

@@ -12,5 +12,6 @@ void add_generate_command(CLI::App& app);  // generate_command.cpp
 void add_ppl_command(CLI::App& app);       // ppl_command.cpp
 void add_eval_command(CLI::App& app);      // eval_command.cpp
 void add_quantize_command(CLI::App& app);  // quantize_command.cpp
+void add_inspect_command(CLI::App& app);   // inspect_command.cpp
 
 }  // namespace bitfold::cli

@@ -78,7 +78,10 @@ struct Case {
 };
 
 // Small searches keep the suite fast; every stage (splits, both losses, low rank) still runs.
+// The empty objects are each method's defaults (what bitfold quantize and tools/results run).
 const Case kCases[] = {
+    {"osplus", json::object()},
+    {"mergequant", json::object()},
     {"osplus", {{"candidates", 8}, {"sample_tokens", 256}}},
     {"osplus", {{"candidates", 6}, {"qkv_loss", "linear"}, {"shift", false}, {"sample_tokens", 256}}},
     {"outliertune", {{"variant", "static"}}},
