@@ -46,6 +46,7 @@ BlockInputs mergequant_block(const MergeQuantOptions& options, const model::Mode
   if (!(options.split_percentile > 0 && options.split_percentile <= 1))
     fail("mergequant: split_percentile {} outside (0, 1]", options.split_percentile);
   if (options.clip_ratios.empty()) fail("mergequant: no clip ratios");
+  if (!(options.clip_tolerance >= 0)) fail("mergequant: clip_tolerance {} < 0", options.clip_tolerance);
   for (double r : options.clip_ratios)
     if (!(r > 0 && r <= 1)) fail("mergequant: clip ratio {} outside (0, 1]", r);
   BlockInputs inputs;
@@ -84,11 +85,18 @@ BlockInputs mergequant_block(const MergeQuantOptions& options, const model::Mode
       clipped.clip = ratio;
       const double e = error(fit_site_steps(c, site, clipped, range));
       search.errors.push_back(e);
-      if (e < best) {
-        best = e;
-        search.best_ratio = ratio;
-      }
+      best = std::min(best, e);
     }
+    // The argmin, unless the least clipping of the grid is within the tolerance of it: a clip
+    // must pay for the unseen tails it cuts.
+    size_t argmin = 0, least = 0;
+    for (size_t i = 0; i < options.clip_ratios.size(); ++i) {
+      if (search.errors[i] < search.errors[argmin]) argmin = i;
+      if (options.clip_ratios[i] > options.clip_ratios[least]) least = i;
+    }
+    search.best_ratio = search.errors[least] <= (1 + options.clip_tolerance) * best
+                            ? options.clip_ratios[least]
+                            : options.clip_ratios[argmin];
     // 3. QSM.
     quant::QuantSpec chosen = spec.activations;
     chosen.clip = search.best_ratio;
@@ -155,13 +163,14 @@ class MergeQuant final : public FoldingMethod {
 
 std::unique_ptr<Method> make_mergequant(const nlohmann::json& h, const std::string& where) {
   check_hyperparameters(h, where, "mergequant",
-                        {"split_budget", "split_percentile", "clip_ratios", "weight_clip_ratios",
-                         "low_rank", "shift", "qkv_loss", "sample_tokens"});
+                        {"split_budget", "split_percentile", "clip_ratios", "clip_tolerance",
+                         "weight_clip_ratios", "low_rank", "shift", "qkv_loss", "sample_tokens"});
   MergeQuantOptions o;
   o.split_budget = number_hyperparameter(h, where, "split_budget", o.split_budget, 0, 10);
   o.split_percentile =
       number_hyperparameter(h, where, "split_percentile", o.split_percentile, 1e-6, 1);
   o.clip_ratios = ratios_hyperparameter(h, where, "clip_ratios", o.clip_ratios, false);
+  o.clip_tolerance = number_hyperparameter(h, where, "clip_tolerance", o.clip_tolerance, 0, 10);
   o.weight_clip_ratios =
       ratios_hyperparameter(h, where, "weight_clip_ratios", o.weight_clip_ratios, true);
   o.low_rank = int(integer_hyperparameter(h, where, "low_rank", 0, 0, 4096));

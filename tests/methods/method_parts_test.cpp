@@ -4,6 +4,7 @@
 // and the low-rank fit.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <random>
 
@@ -14,6 +15,7 @@
 #include "methods/site_observation.h"
 #include "methods/weight_rounding.h"
 #include "model/loader.h"
+#include "quant/recipe.h"
 #include "random_model.h"
 #include "test_support.h"
 #include "transform/fold.h"
@@ -291,6 +293,51 @@ TEST(MergeQuant, SplitPlanIsGreedyWithinTheBudget) {
       EXPECT_GE(big[j] / float(n[j] - 1), widest - 1e-4f);
     }
   }
+}
+
+TEST(MergeQuant, ClipChoiceIsNoClipWhenWithinTheToleranceElseTheArgmin) {
+  set_num_threads(1);
+  const model::LlamaWeights w =
+      bitfold::testing::random_model({"gqa", 24, 40, 1, 4, 2, 6, 31, false, false}, 3);
+  std::mt19937 rng(4);
+  // A few large values, so that clipping them pays at 4 bits.
+  std::vector<Tensor> inputs = {random_tensor({13, 24}, rng), random_tensor({17, 24}, rng)};
+  inputs[0].f32()[5] = 9.0f;
+  inputs[1].f32()[30] = -7.0f;
+  quant::RecipeFlags f;
+  f.method = "mergequant";
+  f.weights = f.activations = "4";
+  const quant::Recipe recipe = quant::recipe_from_flags(f);
+  const BlockSpecs specs = block_specs(recipe, 0, w.layers[0]);
+  const auto run = [&](double tolerance) {
+    MergeQuantOptions o;
+    o.split_budget = 0;
+    o.clip_tolerance = tolerance;
+    BlockObservation obs = observe_block(w.config, w.layers[0], 0, inputs, 1000);
+    model::LayerWeights b = w.layers[0];
+    std::vector<ClipSearch> searches;
+    mergequant_block(o, w.config, 0, b, obs, specs, &searches);
+    return searches;
+  };
+  const std::vector<ClipSearch> exact = run(0), tolerant = run(0.25);
+  ASSERT_EQ(exact.size(), 4u);
+  ASSERT_EQ(tolerant.size(), 4u);
+  const std::vector<double> ratios = MergeQuantOptions{}.clip_ratios;
+  bool differs = false;
+  for (size_t i = 0; i < 4; ++i) {
+    ASSERT_EQ(exact[i].errors.size(), ratios.size());
+    const double best = *std::min_element(exact[i].errors.begin(), exact[i].errors.end());
+    double argmin_ratio = 0;
+    for (size_t k = 0; k < ratios.size(); ++k)
+      if (exact[i].errors[k] == best) argmin_ratio = std::max(argmin_ratio, ratios[k]);
+    EXPECT_EQ(exact[i].best_ratio, argmin_ratio) << i;
+    // ratios[0] = 1: no clip, kept when within 25 % of the best; the argmin otherwise.
+    EXPECT_EQ(tolerant[i].errors, exact[i].errors) << i;
+    EXPECT_EQ(tolerant[i].best_ratio, exact[i].errors[0] <= 1.25 * best ? 1.0 : argmin_ratio) << i;
+    EXPECT_GE(tolerant[i].best_ratio, exact[i].best_ratio) << i;
+    differs = differs || tolerant[i].best_ratio != exact[i].best_ratio;
+  }
+  EXPECT_TRUE(differs) << "the tolerance never mattered: the test does not test it";
 }
 
 // ---- weight rounding ----------------------------------------------------------------------------
