@@ -2,12 +2,14 @@
 //
 //   bench_kernels [--quick] [--models 7b,13b,70b] [--layers qkv,o,gate_up,down] [--m 1,16,...]
 //                 [--formats W4A4,...] [--no-btc] [--[no-]variants] [--no-check] [--no-probe]
-//                 [--emit-table route_table.inc]
+//                 [--no-graphs] [--emit-table route_table.inc]
 //
 // Timing: CUDA events around batches of back-to-back launches (a batch is >= ~100 us of work),
 // median over the samples; every launch reads the next of C weight copies, C chosen so that the
 // copies together exceed 3x the L2 (the activations stay cache-resident, as they would in a
-// model). Bytes = weight + activation + output bytes at the format's width; TOP/s counts
+// model). At M = 1 cuBLAS FP16 and the GEMV are also timed inside CUDA graphs (one pass over the
+// copies captured, then replayed), as a decode step runs them: launch gaps are then the graph's.
+// Bytes = weight + activation + output bytes at the format's width; TOP/s counts
 // 2 M N K. Before timing, each route's int32 output is compared with cuBLASLt int8 on the same
 // codes at M = 1 and M = 256 ("check" column).
 #include <cublas_v2.h>
@@ -175,7 +177,7 @@ std::string table_code(int v) { return v == kE2M1 ? "kE2M1" : v == kE4M3 ? "kE4M
 struct Options {
   std::set<std::string> models{"7b", "13b", "70b"}, layers{"qkv", "o", "gate_up", "down"}, formats;
   std::vector<int64_t> ms{1, 4, 8, 16, 64, 256, 1024, 4096, 8192};
-  bool btc = true, variants = true, check = true, quick = false, probe = true;
+  bool btc = true, variants = true, check = true, quick = false, probe = true, graphs = true;
   std::string emit_table, command;
 };
 
@@ -230,6 +232,58 @@ Timing time_it(const std::function<void(int)>& fn, int copies) {
   t.us = per[per.size() / 2];
   cudaEventDestroy(a);
   cudaEventDestroy(b);
+  return t;
+}
+
+// The same launches captured in a CUDA graph (as a decode engine runs its step): the graph holds
+// one pass over the weight copies (at least 32 launches) and is replayed; time per launch.
+Timing time_graph(const std::function<void(int, cudaStream_t)>& fn, int copies) {
+  cudaStream_t s;
+  CK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
+  const int launches = copies * ((32 + copies - 1) / copies);
+  cudaGraph_t graph = nullptr;
+  CK(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal));
+  try {
+    for (int i = 0; i < launches; ++i) fn(i, s);
+  } catch (...) {
+    cudaStreamEndCapture(s, &graph);
+    if (graph) cudaGraphDestroy(graph);
+    cudaStreamDestroy(s);
+    throw;
+  }
+  CK(cudaStreamEndCapture(s, &graph));
+  cudaGraphExec_t exec;
+  CK(cudaGraphInstantiate(&exec, graph, 0));
+  cudaEvent_t a, b;
+  CK(cudaEventCreate(&a));
+  CK(cudaEventCreate(&b));
+  CK(cudaGraphLaunch(exec, s));
+  CK(cudaEventRecord(a, s));
+  CK(cudaGraphLaunch(exec, s));
+  CK(cudaEventRecord(b, s));
+  CK(cudaEventSynchronize(b));
+  float est_ms = 0;
+  CK(cudaEventElapsedTime(&est_ms, a, b));
+  Timing t;
+  t.batch = std::clamp(int(0.2 / std::max(1e-3, double(est_ms))), 1, 64) * launches;
+  t.samples = 11;
+  std::vector<double> per;
+  for (int r = 0; r < t.samples; ++r) {
+    CK(cudaEventRecord(a, s));
+    for (int i = 0; i < t.batch / launches; ++i) CK(cudaGraphLaunch(exec, s));
+    CK(cudaEventRecord(b, s));
+    CK(cudaEventSynchronize(b));
+    float ms = 0;
+    CK(cudaEventElapsedTime(&ms, a, b));
+    per.push_back(1000.0 * ms / t.batch);
+  }
+  std::sort(per.begin(), per.end());
+  t.us = per[per.size() / 2];
+  cudaEventDestroy(a);
+  cudaEventDestroy(b);
+  cudaGraphExecDestroy(exec);
+  cudaGraphDestroy(graph);
+  cudaStreamDestroy(s);
   return t;
 }
 
@@ -424,6 +478,8 @@ int main(int argc, char** argv) {
       for (auto& s : split(next())) opt.formats.insert(s);
     } else if (a == "--no-btc") {
       opt.btc = false;
+    } else if (a == "--no-graphs") {
+      opt.graphs = false;
     } else if (a == "--no-variants") {
       opt.variants = false;
     } else if (a == "--variants") {
@@ -810,6 +866,46 @@ int main(int argc, char** argv) {
           });
         }
       }
+
+      // M = 1 in CUDA graphs: cuBLAS FP16 and the GEMV, each captured the same way; "x FP16" of
+      // these rows is against "fp16 graph".
+      if (m == 1 && opt.graphs) {
+        double fp16_graph_us = 0;
+        auto graph_row = [&](const std::string& kernel, const std::string& format, double w_bytes, double x_bytes,
+                             const std::function<void(int, cudaStream_t)>& fn, int copies) {
+          try {
+            const Timing t = time_graph(fn, copies);
+            if (kernel == "fp16 graph") fp16_graph_us = t.us;
+            Row r{sh.model, sh.layer, n, k, m, kernel, format, Route::Count};
+            r.us = t.us;
+            r.tops = ops / (t.us * 1e-6) / 1e12;
+            r.gbs = (w_bytes + x_bytes + 2.0 * n) / (t.us * 1e-6) / 1e9;
+            r.weight_tbs = w_bytes / (t.us * 1e-6) / 1e12;
+            r.vs_fp16 = fp16_graph_us > 0 ? fp16_graph_us / t.us : 0;
+            rows.push_back(r);
+            std::printf("| %ld | %s | %.2f | %.1f | %.0f | %.2f | %.2f |  |\n", long(m), kernel.c_str(), r.us, r.tops,
+                        r.gbs, r.weight_tbs, r.vs_fp16);
+            std::fflush(stdout);
+          } catch (const std::exception& ex) {
+            fail_row(kernel, ex.what());
+          }
+        };
+        const int c16 = int(wf16.size());
+        graph_row("fp16 graph", "", 2.0 * n * k, 2.0 * k, [&](int i, cudaStream_t s) {
+          cublas_fp16(ctx, 1, n, k, reinterpret_cast<const uint16_t*>(xf16),
+                      reinterpret_cast<const uint16_t*>(wf16[size_t(i % c16)]), reinterpret_cast<uint16_t*>(y16), s);
+        }, c16);
+        for (const Format& f : kFormats) {
+          if (!want_format(f) || !f.route_a || !gemvw.count(f.p)) continue;
+          const int p = f.p, cg = int(gemvw[p].size());
+          Epilogue e;
+          e.w_scale = w_scale;
+          e.y_f16 = reinterpret_cast<uint16_t*>(y16), e.ld_f16 = n;
+          const Int8Act x{xq[f.q], k, 1, k};
+          graph_row(std::string(f.name) + " gemv-graph", f.name, double(n) * k * p / 8, double(k),
+                    [&](int i, cudaStream_t s) { gemm_gemv(GemvWeight{gemvw[p][size_t(i % cg)], p, n, k}, x, e, s); }, cg);
+        }
+      }
     }
     std::printf("\n");
     CK(cudaDeviceSynchronize());
@@ -951,18 +1047,29 @@ int main(int argc, char** argv) {
   // Decode streaming at M = 1: weight TB/s and speedup over FP16 of the GEMV (plain and PDL
   // launches) and of the frag decode kernel, against the targets of issue 11.
   const std::map<std::string, double> kTarget{{"W8A8", 1.9}, {"W6A6", 2.4}, {"W4A4", 3.5}, {"W2A8", 5.0}};
-  for (const std::string label : {"gemv", "gemv-nopdl", "decode"}) {
-    std::printf("## Decode (M = 1): weight streaming of `%s` (TB/s, us, x FP16; * = speedup target met)\n\n| model | layer |",
-                label.c_str());
+  for (const std::string label : {"gemv", "gemv-nopdl", "decode", "gemv-graph"}) {
+    if (label == "gemv-graph")
+      std::printf("## Decode (M = 1) in CUDA graphs: weight streaming of `gemv`, launches captured and replayed as a decode "
+                  "step would run them (TB/s, us, x cuBLAS FP16 captured the same way; * = speedup target met)\n\n"
+                  "| model | layer | fp16 graph us |");
+    else
+      std::printf("## Decode (M = 1): weight streaming of `%s` (TB/s, us, x FP16; * = speedup target met)\n\n| model | layer |",
+                  label.c_str());
     for (const Format& f : kFormats)
       if (want_format(f) && f.route_a) std::printf(" %s |", f.name);
-    std::printf("\n|---|---|");
+    std::printf("\n|---|---|%s", label == "gemv-graph" ? "---:|" : "");
     for (const Format& f : kFormats)
       if (want_format(f) && f.route_a) std::printf("---:|");
     std::printf("\n");
     for (const auto& key : order) {
       if (std::get<2>(key) != 1) continue;
       std::printf("| %s | %s |", std::get<0>(key).c_str(), std::get<1>(key).c_str());
+      if (label == "gemv-graph") {
+        double g = 0;
+        for (const Row* r : by_point[key])
+          if (r->kernel == "fp16 graph") g = r->us;
+        std::printf(" %.2f |", g);
+      }
       for (const Format& f : kFormats) {
         if (!want_format(f) || !f.route_a) continue;
         const Row* d = nullptr;
