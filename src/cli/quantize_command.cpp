@@ -147,7 +147,9 @@ void add_quantize_command(CLI::App& app) {
         ->each([args, name](const std::string&) { args->flags_given.push_back(name); });
   };
   flag("--method", args->flags.method,
-       "Method: rtn | smoothquant | osplus | outliertune | mergequant");
+       "Method: rtn | smoothquant | osplus | outliertune | mergequant (outliertune's default "
+       "variant, faithful, quantizes o_proj / down_proj inputs per token as its released code; "
+       "--param variant=static keeps every step static)");
   flag("--w", args->flags.weights, "Weight bits (2..8, 16 = not quantized) or a format (uint4, e2m1 ...)");
   flag("--a", args->flags.activations, "Activation bits or format (16 = not quantized)");
   flag("--act", args->flags.act,
