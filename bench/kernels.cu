@@ -524,7 +524,7 @@ int main(int argc, char** argv) {
               "pre-pass + cuBLASLt int8 + epilogue kernel), int8-lt+epi (W8A8 rows + epilogue kernel), btc "
               "(bit-planes, b1 mma). Route (a) timings do not depend on q: W6A8 = W6A6, W4A8 = W4A4. FP4 (W4A4-FP, "
               "W4A8-FP: E2M1 weights, E2M1 / E4M3 activations as E4M3 bytes, y = acc * a_scale * w_scale[n]): fp4-gemv "
-              "(M <= 8, CUDA cores, FP32 FMA, PDL launch; fp4-gemv-nopdl plain launch), fp4-lt (E2M1 -> E4M3 pre-pass + "
+              "(M <= 8, CUDA cores: FP32 FMA, or dp4a on 2 w x 2 x when the activations are E2M1 values (W4A4-FP); PDL launch; fp4-gemv-nopdl plain launch), fp4-lt (E2M1 -> E4M3 pre-pass + "
               "cuBLASLt FP8 -> FP32 + epilogue kernel); their check compares the FP32 output with a float64 reference "
               "within fp4_error_bound (M = 1, and M = 256 on shapes with N K <= 70M). W4A4-FP and W4A8-FP differ only in "
               "the activation values.\n");
@@ -716,7 +716,7 @@ int main(int argc, char** argv) {
       for (const Format& f : kFormats) {
         if (!want_format(f)) continue;
         if (f.fp) {  // FP4 routes: FP16 output as the others; the check compares FP32 outputs with float64
-          const Fp8Act xa{f.q == kE2M1 ? xe2m1 : xfp8, k, m, k, 0.0625f};
+          const Fp8Act xa{f.q == kE2M1 ? xe2m1 : xfp8, k, m, k, 0.0625f, f.q == kE2M1};
           const bool small = double(n) * double(k) <= 70e6;
           const bool do_check = opt.check && (m == opt.ms.front() || (m == 256 && small));
           auto check_fp4 = [&](Fp4Accumulation acc, const std::function<void(const Epilogue&)>& run) -> std::string {

@@ -120,7 +120,12 @@ Route gemm_quantized(GemmContext& ctx, const QuantLinear& w, const QuantActivati
     case UnpackLt: gemm_unpack_lt(ctx, w.frag, x.codes, epi, stream); break;
     case Int8Lt: gemm_int8_lt(ctx, w.rows, w.ld_rows, w.n, x.codes, epi, stream); break;
     case Btc: gemm_btc(ctx, w.btc, x.planes, epi, stream); break;
-    case Fp4Gemv: gemm_fp4_gemv(w.fp4, x.fp8, epi, stream); break;
+    case Fp4Gemv: {
+      Fp8Act act = x.fp8;
+      act.e2m1 = act.e2m1 || x.q == kE2M1;  // E2M1 activations: the exact integer GEMV
+      gemm_fp4_gemv(w.fp4, act, epi, stream);
+      break;
+    }
     case Fp4Lt: gemm_fp4_lt(ctx, w.fp4, x.fp8, epi, stream); break;
     case Fp16:
       if (epi.ld_f16 != w.n) fail("gemm_quantized: the FP16 route writes y_f16 with ld = N");

@@ -65,14 +65,15 @@ struct Fp4GemvParams {
 // Per M tile: 8 warps, R = 2 rows per warp, 4 at M = 1 (one activation read from shared memory serves them),
 // a lane multiplies 32 consecutive codes (one 16-byte load) per row and warp step of 1024 codes.
 // Activations live in shared memory as floats * 2^kXExp, 32 KB per chunk: 8192 / MT codes.
-template <int MT>
+template <int MT, bool kInt = false>
 struct Fp4GemvConfig {
   static constexpr int kThreads = 256;
   static constexpr int kWarps = kThreads / 32;
   static constexpr int kRows = MT == 1 ? 4 : 2;  // M = 1: four rows, four 16-byte loads per step in flight
   static constexpr int kRowsPerBlock = kWarps * kRows;
   static constexpr int kChunk = 8192 / MT;
-  static constexpr int kStageBytes = MT * kChunk * 4;
+  // FP32 path: floats * 2^kXExp; integer path (E2M1 activations): int8 2·x, a quarter of the bytes.
+  static constexpr int kStageBytes = MT * kChunk * (kInt ? 1 : 4);
   // Registers per thread 85 (M = 1: four rows' loads) / 64 / 85 / 128: the M-tile's accumulators and activation float4s fit.
   static constexpr int kMinBlocks = MT == 2 ? 4 : (MT <= 4 ? 3 : 2);
 };
@@ -85,11 +86,31 @@ __device__ __forceinline__ int swizzle(int c) {
   return (s << 5) | ((t ^ (s & 7)) << 2) | (c & 3);
 }
 
-template <int MT>
-__global__ void __launch_bounds__(Fp4GemvConfig<MT>::kThreads, Fp4GemvConfig<MT>::kMinBlocks) fp4_gemv_kernel(const Fp4GemvParams p) {
-  using Cfg = Fp4GemvConfig<MT>;
+// Integer path. Four E2M1 codes (nibbles in bits 0..15: magnitude index in bits 0..2, sign in bit
+// 3) -> four int8 2·v, v in {0, 0.5, 1, 1.5, 2, 3, 4, 6}: one byte permute picks the positive
+// values, one the negative ones, a third takes each byte from one or the other by its sign.
+__device__ __forceinline__ int e2m1x4_doubled(uint32_t nibbles) {
+  constexpr uint32_t kPosLo = 0x03020100u, kPosHi = 0x0C080604u;  // 0 1 2 3 | 4 6 8 12
+  constexpr uint32_t kNegLo = 0xFDFEFF00u, kNegHi = 0xF4F8FAFCu;  // their negatives as int8
+  const uint32_t index = nibbles & 0x7777u;
+  const uint32_t pos = __byte_perm(kPosLo, kPosHi, index);
+  const uint32_t neg = __byte_perm(kNegLo, kNegHi, index);
+  return int(__byte_perm(pos, neg, 0x3210u | ((nibbles >> 1) & 0x4444u)));  // byte i from neg when sign i
+}
+
+// Staged int8 activations: a lane's 32-code segment s is two 16-byte halves; half h sits at
+// h ^ ((s >> 2) & 1), so that the 8 lanes of a quarter warp reading half h hit 8 bank groups.
+__device__ __forceinline__ int int_half_offset(int segment, int half) {
+  return segment * 32 + 16 * (half ^ ((segment >> 2) & 1));
+}
+
+template <int MT, bool kInt>
+__global__ void __launch_bounds__(Fp4GemvConfig<MT, kInt>::kThreads, Fp4GemvConfig<MT, kInt>::kMinBlocks)
+    fp4_gemv_kernel(const Fp4GemvParams p) {
+  using Cfg = Fp4GemvConfig<MT, kInt>;
   constexpr int R = Cfg::kRows;
-  extern __shared__ __align__(16) float xs[];  // [MT][kChunk], swizzled
+  extern __shared__ __align__(16) float xs[];  // [MT][kChunk], swizzled (kInt: int8 [MT][kChunk])
+  int8_t* const xs8 = reinterpret_cast<int8_t*>(xs);
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
 
   grid_dependency_wait();  // activations and outputs belong to the stream order from here on
@@ -110,11 +131,23 @@ __global__ void __launch_bounds__(Fp4GemvConfig<MT>::kThreads, Fp4GemvConfig<MT>
           for (int t = 0; t < 16 && k + t < p.k; ++t) b[t / 4] |= uint32_t(src[t]) << (8 * (t % 4));
         }
       }
-      float* dst = xs + m * p.chunk;
+      if constexpr (kInt) {
+        uint32_t q[4] = {0, 0, 0, 0};
 #pragma unroll
-      for (int t = 0; t < 16; ++t) {
-        const __half_raw h = __nv_cvt_fp8_to_halfraw(__nv_fp8_storage_t((b[t / 4] >> (8 * (t % 4))) & 0xFF), __NV_E4M3);
-        dst[swizzle(c0 + t)] = __half2float(__half(h)) * kXScale;
+        for (int t = 0; t < 16; ++t) {
+          const __half_raw h = __nv_cvt_fp8_to_halfraw(__nv_fp8_storage_t((b[t / 4] >> (8 * (t % 4))) & 0xFF), __NV_E4M3);
+          const int v = __float2int_rn(2.0f * __half2float(__half(h)));  // exact for E2M1 values
+          q[t / 4] |= uint32_t(uint8_t(int8_t(v))) << (8 * (t % 4));
+        }
+        *reinterpret_cast<uint4*>(xs8 + m * p.chunk + int_half_offset(c0 >> 5, (c0 >> 4) & 1)) =
+            make_uint4(q[0], q[1], q[2], q[3]);
+      } else {
+        float* dst = xs + m * p.chunk;
+#pragma unroll
+        for (int t = 0; t < 16; ++t) {
+          const __half_raw h = __nv_cvt_fp8_to_halfraw(__nv_fp8_storage_t((b[t / 4] >> (8 * (t % 4))) & 0xFF), __NV_E4M3);
+          dst[swizzle(c0 + t)] = __half2float(__half(h)) * kXScale;
+        }
       }
     }
   };
@@ -127,10 +160,11 @@ __global__ void __launch_bounds__(Fp4GemvConfig<MT>::kThreads, Fp4GemvConfig<MT>
   for (int rg = blockIdx.x; rg < p.row_groups; rg += gridDim.x) {
     const int64_t row0 = int64_t(rg) * Cfg::kRowsPerBlock + warp * R;
     float acc[R][MT];
+    int iacc[R][MT];  // integer path: the exact sum of (2 w)(2 x)
 #pragma unroll
     for (int r = 0; r < R; ++r)
 #pragma unroll
-      for (int m = 0; m < MT; ++m) acc[r][m] = 0.0f;
+      for (int m = 0; m < MT; ++m) acc[r][m] = 0.0f, iacc[r][m] = 0;
     for (int ci = 0; ci < p.chunks; ++ci) {
       if (p.chunks > 1) {
         __syncthreads();  // the previous chunk is no longer read
@@ -151,6 +185,32 @@ __global__ void __launch_bounds__(Fp4GemvConfig<MT>::kThreads, Fp4GemvConfig<MT>
       load(0, cur);
       for (int s = 0; s < steps; ++s) {
         if (s + 1 < steps) load(s + 1, nxt);
+        if constexpr (kInt) {
+          const int segment = s * 32 + lane;
+          uint4 xa[MT], xb[MT];  // this lane's 32 activation bytes per row m
+#pragma unroll
+          for (int m = 0; m < MT; ++m) {
+            xa[m] = *reinterpret_cast<const uint4*>(xs8 + m * p.chunk + int_half_offset(segment, 0));
+            xb[m] = *reinterpret_cast<const uint4*>(xs8 + m * p.chunk + int_half_offset(segment, 1));
+          }
+#pragma unroll
+          for (int r = 0; r < R; ++r) {
+#pragma unroll
+            for (int j = 0; j < 4; ++j) {  // word j: codes 8 j .. 8 j + 7 of the segment
+              const uint32_t w = j == 0 ? cur[r].x : j == 1 ? cur[r].y : j == 2 ? cur[r].z : cur[r].w;
+              const int lo = e2m1x4_doubled(w & 0xFFFFu), hi = e2m1x4_doubled(w >> 16);
+#pragma unroll
+              for (int m = 0; m < MT; ++m) {
+                const uint4& h = j < 2 ? xa[m] : xb[m];
+                const int x_lo = int(j % 2 == 0 ? h.x : h.z), x_hi = int(j % 2 == 0 ? h.y : h.w);
+                iacc[r][m] = __dp4a(hi, x_hi, __dp4a(lo, x_lo, iacc[r][m]));
+              }
+            }
+          }
+#pragma unroll
+          for (int r = 0; r < R; ++r) cur[r] = nxt[r];
+          continue;
+        }
         const float* xl = xs + s * 1024 + 32 * lane;  // this lane's segment (swizzled inside)
         const int sw = lane & 7;                      // segment index s * 32 + lane: & 7 = lane & 7
 #pragma unroll
@@ -191,19 +251,24 @@ __global__ void __launch_bounds__(Fp4GemvConfig<MT>::kThreads, Fp4GemvConfig<MT>
 #pragma unroll
       for (int m = 0; m < MT; ++m)
 #pragma unroll
-        for (int d = 16; d >= 1; d >>= 1) acc[r][m] += __shfl_xor_sync(0xffffffffu, acc[r][m], d);
+        for (int d = 16; d >= 1; d >>= 1) {
+          if constexpr (kInt)
+            iacc[r][m] += __shfl_xor_sync(0xffffffffu, iacc[r][m], d);
+          else
+            acc[r][m] += __shfl_xor_sync(0xffffffffu, acc[r][m], d);
+        }
 #pragma unroll
     for (int r = 0; r < R; ++r)
 #pragma unroll
       for (int m = 0; m < MT; ++m)
         if (lane == r * MT + m && m < p.m && row0 + r < p.n)
-          store_fp4_out(p.epi, m, row0 + r, acc[r][m] * kAccScale, p.a_scale);
+          store_fp4_out(p.epi, m, row0 + r, kInt ? 0.25f * float(iacc[r][m]) : acc[r][m] * kAccScale, p.a_scale);
   }
 }
 
-template <int MT>
+template <int MT, bool kInt>
 void launch_fp4_gemv(const Fp4Weight& w, const Fp8Act& x, const Epilogue& epi, Stream stream, const GemvOptions& opt) {
-  using Cfg = Fp4GemvConfig<MT>;
+  using Cfg = Fp4GemvConfig<MT, kInt>;
   const Fp4Layout lay{w.n, w.k};
   Fp4GemvParams p{};
   p.w = w.data;
@@ -219,7 +284,7 @@ void launch_fp4_gemv(const Fp4Weight& w, const Fp8Act& x, const Epilogue& epi, S
   p.m = int(x.m);
   p.a_scale = x.a_scale;
   p.epi = epi;
-  auto* kernel = fp4_gemv_kernel<MT>;
+  auto* kernel = fp4_gemv_kernel<MT, kInt>;
   static int per_sm = [&] {
     BITFOLD_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, Cfg::kStageBytes));
     int v = 0;
@@ -301,14 +366,22 @@ void gemm_fp4_gemv(const Fp4Weight& w, const Fp8Act& x, const Epilogue& epi, Str
   if (x.m > 8) detail::fail_rt("gemm_fp4_gemv: M = {} > 8 (the FP4 GEMV is compiled for up to 8 activation rows)", x.m);
   if (w.k >= (int64_t(1) << 30)) detail::fail_rt("gemm_fp4_gemv: K = {} too large", w.k);
   if (x.m <= 0 || w.n <= 0) return;
-  if (x.m == 1)
-    detail::launch_fp4_gemv<1>(w, x, epi, stream, opt);
-  else if (x.m == 2)
-    detail::launch_fp4_gemv<2>(w, x, epi, stream, opt);
-  else if (x.m <= 4)
-    detail::launch_fp4_gemv<4>(w, x, epi, stream, opt);
+  if (x.e2m1 && w.k > int64_t(INT32_MAX) / 144)  // |2 w · 2 x| <= 144 per code
+    detail::fail_rt("gemm_fp4_gemv: K = {} too large for the int32 sum of the E2M1 path", w.k);
+  auto launch = [&]<bool kInt>() {
+    if (x.m == 1)
+      detail::launch_fp4_gemv<1, kInt>(w, x, epi, stream, opt);
+    else if (x.m == 2)
+      detail::launch_fp4_gemv<2, kInt>(w, x, epi, stream, opt);
+    else if (x.m <= 4)
+      detail::launch_fp4_gemv<4, kInt>(w, x, epi, stream, opt);
+    else
+      detail::launch_fp4_gemv<8, kInt>(w, x, epi, stream, opt);
+  };
+  if (x.e2m1)
+    launch.template operator()<true>();
   else
-    detail::launch_fp4_gemv<8>(w, x, epi, stream, opt);
+    launch.template operator()<false>();
 }
 
 void unpack_fp4_device(const Fp4Weight& w, uint8_t* out, int64_t ldw, Stream stream) {

@@ -83,7 +83,8 @@ struct Fp4Problem {
     dres = DeviceBuffer<uint16_t>(residual_h);
   }
   Fp4Weight weight() const { return Fp4Weight{dw.get(), c.n, c.k}; }
-  Fp8Act act() const { return Fp8Act{dx.get(), ldx, c.m, c.k, a_scale}; }
+  // W4A4-FP problems say that their activations are E2M1 values (the GEMV's integer path).
+  Fp8Act act() const { return Fp8Act{dx.get(), ldx, c.m, c.k, a_scale, c.a4}; }
 };
 
 struct Fp4Outputs {
@@ -184,6 +185,28 @@ TEST_F(GpuFp4, GemvMatchesReference) {
       gemm_fp4_gemv(pr.weight(), pr.act(), make_epilogue(pr, out), nullptr, GemvOptions{pdl});
       check_fp4_outputs(pr, out, Fp4Accumulation::Fp32, pdl ? "fp4-gemv" : "fp4-gemv-nopdl");
     }
+}
+
+// The integer path (E2M1 activations) sums exact integers: with no epilogue extras, the FP32
+// output differs from the float64 reference only by the two FP32 roundings of the scaling (and
+// the int -> float conversion, exact below 2^24).
+TEST_F(GpuFp4, GemvE2M1PathIsExactUpToTheScaling) {
+  uint32_t seed = 400;
+  for (const Fp4Case& c : {Fp4Case{1, 131, 4000, true}, Fp4Case{3, 65, 1056, true}, Fp4Case{8, 40, 9000, true},
+                           Fp4Case{2, 300, 33, true}}) {
+    Fp4Problem pr(c, seed++);
+    Fp4Outputs out(c.m, c.n);
+    gemm_fp4_gemv(pr.weight(), pr.act(), make_epilogue(pr, out), nullptr);
+    ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+    const auto f32 = out.f32.download();
+    int64_t bad = 0;
+    for (int64_t i = 0; i < c.m; ++i)
+      for (int64_t j = 0; j < c.n; ++j) {
+        const double want = pr.ref.y[size_t(i * c.n + j)], got = f32[size_t(i * out.ld + j)];
+        if (!(std::abs(got - want) <= 2.5e-7 * std::abs(want))) ++bad;
+      }
+    EXPECT_EQ(bad, 0) << describe(c);
+  }
 }
 
 TEST_F(GpuFp4, CublasLtRouteMatchesReference) {
