@@ -10,10 +10,6 @@ namespace bitfold::methods {
 
 using model::ActivationSite;
 
-namespace {
-
-}  // namespace
-
 quant::QuantParams osplus_quantizer(const quant::QuantSpec& spec, const quant::ChannelStats& range,
                                     const std::vector<float>& a, float t) {
   quant::QuantSpec per_tensor = spec;
@@ -54,15 +50,6 @@ std::vector<float> threshold_grid(const std::vector<float>& a, int count) {
   return grid;
 }
 
-SiteInput static_rtn(const model::ModelConfig& c, int layer, model::LayerWeights& block,
-                     SiteObservation& obs, const quant::QuantSpec& spec) {
-  return fold_input_steps(c, layer, block, obs, fit_site_steps(c, obs.site(), spec, obs.range()));
-}
-
-}  // namespace
-
-namespace {
-
 // The t search on the site as it is now (`block`, `obs`).
 ThresholdSearch search_threshold(const OsPlusOptions& options, const model::ModelConfig& c,
                                  const model::LayerWeights& block, const SiteObservation& obs,
@@ -101,7 +88,7 @@ BlockInputs osplus_block(const OsPlusOptions& options, const model::ModelConfig&
     input.params.spec = spec.activations;
     if (!spec.is_static()) continue;  // float, or dynamic: nothing to fold
     if (site == ActivationSite::OProjInput && !options.migrate_o_proj) {
-      input = static_rtn(c, layer, block, obs, spec.activations);
+      input = fold_fitted_steps(c, layer, block, obs, spec.activations, obs.range());
       continue;
     }
     ThresholdSearch search = search_threshold(options, c, block, obs, spec);
@@ -122,7 +109,7 @@ BlockInputs osplus_block(const OsPlusOptions& options, const model::ModelConfig&
       }
     }
     if (search.thresholds.empty()) {  // an all-zero site: nothing to scale
-      input = static_rtn(c, layer, block, obs, spec.activations);
+      input = fold_fitted_steps(c, layer, block, obs, spec.activations, obs.range());
       continue;
     }
     const std::vector<float> a = group_max(c, site, obs.absmax(options.first_windows));
@@ -132,7 +119,7 @@ BlockInputs osplus_block(const OsPlusOptions& options, const model::ModelConfig&
     // The per-tensor quantizer of the scaled site, over every window.
     quant::QuantSpec per_tensor = spec.activations;
     per_tensor.granularity = quant::Granularity::Tensor;
-    input = fold_input_steps(c, layer, block, obs, fit_site_steps(c, site, per_tensor, obs.range()));
+    input = fold_fitted_steps(c, layer, block, obs, per_tensor, obs.range());
     if (searches) searches->push_back(std::move(search));
   }
   return inputs;

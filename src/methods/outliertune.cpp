@@ -66,9 +66,8 @@ BlockInputs outliertune_block(const OutlierTuneOptions& options, const model::Mo
     // variant's o_proj / down_proj steps cover their whole range (down_proj's outlier channels
     // are what a clip there would cut).
     const float clip = norm_fed(site) ? options.window_clip : 1.0f;
-    const quant::QuantParams steps =
-        fit_site_steps(c, site, spec.activations, obs.window_clipped_range(clip));
-    input = fold_input_steps(c, layer, block, obs, steps);
+    input =
+        fold_fitted_steps(c, layer, block, obs, spec.activations, obs.window_clipped_range(clip));
   }
   return inputs;
 }
