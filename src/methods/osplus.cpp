@@ -125,26 +125,6 @@ BlockInputs osplus_block(const OsPlusOptions& options, const model::ModelConfig&
   return inputs;
 }
 
-namespace {
-
-class OsPlus final : public FoldingMethod {
- public:
-  OsPlus(const OsPlusOptions& options, int64_t sample_tokens)
-      : FoldingMethod(sample_tokens), options_(options) {}
-  std::string_view name() const override { return "osplus"; }
-
- protected:
-  BlockInputs fold(const model::ModelConfig& c, int layer, model::LayerWeights& block,
-                   BlockObservation& observation, const BlockSpecs& specs) override {
-    return osplus_block(options_, c, layer, block, observation, specs);
-  }
-
- private:
-  OsPlusOptions options_;
-};
-
-}  // namespace
-
 std::unique_ptr<Method> make_osplus(const nlohmann::json& h, const std::string& where) {
   check_hyperparameters(h, where, "osplus",
                         {"first_windows", "candidates", "shift", "migrate_o_proj", "qkv_loss",
@@ -163,7 +143,11 @@ std::unique_ptr<Method> make_osplus(const nlohmann::json& h, const std::string& 
                        "attention"
                    ? SiteLoss::Attention
                    : SiteLoss::Linear;
-  return std::make_unique<OsPlus>(o, sample_tokens_hyperparameter(h, where));
+  return make_folding_method("osplus", sample_tokens_hyperparameter(h, where),
+                             [o](const model::ModelConfig& c, int layer, model::LayerWeights& block,
+                                 BlockObservation& observation, const BlockSpecs& specs) {
+                               return osplus_block(o, c, layer, block, observation, specs);
+                             });
 }
 
 }  // namespace bitfold::methods

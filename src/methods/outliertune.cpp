@@ -72,26 +72,6 @@ BlockInputs outliertune_block(const OutlierTuneOptions& options, const model::Mo
   return inputs;
 }
 
-namespace {
-
-class OutlierTune final : public FoldingMethod {
- public:
-  explicit OutlierTune(const OutlierTuneOptions& options)
-      : FoldingMethod(1), options_(options) {}  // statistics only: no samples needed
-  std::string_view name() const override { return "outliertune"; }
-
- protected:
-  BlockInputs fold(const model::ModelConfig& c, int layer, model::LayerWeights& block,
-                   BlockObservation& observation, const BlockSpecs& specs) override {
-    return outliertune_block(options_, c, layer, block, observation, specs);
-  }
-
- private:
-  OutlierTuneOptions options_;
-};
-
-}  // namespace
-
 std::unique_ptr<Method> make_outliertune(const nlohmann::json& h, const std::string& where) {
   check_hyperparameters(h, where, "outliertune",
                         {"variant", "window_clip", "symmetrize", "shift_threshold"});
@@ -102,7 +82,12 @@ std::unique_ptr<Method> make_outliertune(const nlohmann::json& h, const std::str
   o.symmetrize = bool_hyperparameter(h, where, "symmetrize", o.symmetrize);
   o.shift_threshold =
       float(number_hyperparameter(h, where, "shift_threshold", o.shift_threshold, 0, 0.999999));
-  return std::make_unique<OutlierTune>(o);
+  const int64_t sample_tokens = 1;  // statistics only: no samples needed
+  return make_folding_method("outliertune", sample_tokens,
+                             [o](const model::ModelConfig& c, int layer, model::LayerWeights& block,
+                                 BlockObservation& observation, const BlockSpecs& specs) {
+                               return outliertune_block(o, c, layer, block, observation, specs);
+                             });
 }
 
 }  // namespace bitfold::methods
