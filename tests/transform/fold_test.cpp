@@ -100,6 +100,15 @@ SiteRange kv_range(const ModelConfig& c, const SiteRange& per_q) {
   return r;
 }
 
+// The symmetric int4 step of each channel, Δ_j = max_t |x_tj| / 7 (per v channel at o_proj's
+// input), as the QSM fold takes it.
+std::vector<float> int4_steps(const ModelConfig& c, ActivationSite site, const SiteRange& range) {
+  std::vector<float> d = range.absmax();
+  if (site == ActivationSite::OProjInput) d = kv_group_max(c, d);
+  for (float& e : d) e = std::max(e, 1e-6f) / 7.0f;
+  return d;
+}
+
 // The suite runs beside other test processes on two shared cores: with one thread an OpenMP region
 // never waits for a descheduled sibling (several times faster here).
 class SingleThreaded : public ::testing::Environment {
@@ -183,9 +192,7 @@ TEST_P(Folds, FoldStepPutsEverySiteOnItsIntegerGrid) {
   std::map<std::pair<int, ActivationSite>, std::vector<float>> step;
   for (int l = 0; l < w.config.n_layers; ++l)
     for (ActivationSite site : kFoldSites) {
-      std::vector<float> d = ranges.at({l, site}).absmax();
-      if (site == ActivationSite::OProjInput) d = kv_group_max(w.config, d);
-      for (float& e : d) e = std::max(e, 1e-6f) / 7.0f;
+      const std::vector<float> d = int4_steps(w.config, site, ranges.at({l, site}));
       f = fold_step(f, l, site, d);
       step[{l, site}] = site == ActivationSite::OProjInput ? expand_kv(w.config, d) : d;
     }
@@ -298,9 +305,7 @@ TEST_P(Folds, WholePipelinesAreExact) {
   ranges = site_ranges(f, tokens);
   for (int l = 0; l < w.config.n_layers; ++l)
     for (ActivationSite site : kFoldSites) {
-      std::vector<float> d = ranges.at({l, site}).absmax();
-      if (site == ActivationSite::OProjInput) d = kv_group_max(w.config, d);
-      for (float& e : d) e = std::max(e, 1e-6f) / 7.0f;
+      const std::vector<float> d = int4_steps(w.config, site, ranges.at({l, site}));
       f = fold_step(f, l, site, d);
     }
   for (int l = 0; l < w.config.n_layers; ++l)
