@@ -123,6 +123,13 @@ SiteInput fold_input_steps(const model::ModelConfig& c, int layer, model::LayerW
   return folded;
 }
 
+SiteInput fold_fitted_steps(const model::ModelConfig& c, int layer, model::LayerWeights& block,
+                            SiteObservation& observation, const quant::QuantSpec& spec,
+                            const quant::ChannelStats& ranges) {
+  return fold_input_steps(c, layer, block, observation,
+                          fit_site_steps(c, observation.site(), spec, ranges));
+}
+
 void fold_shift(const model::ModelConfig& c, int layer, model::LayerWeights& block,
                 SiteObservation& observation, std::span<const float> z) {
   block = transform::shift_site(c, layer, block, observation.site(), z);

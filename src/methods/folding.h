@@ -51,6 +51,11 @@ quant::QuantParams fit_site_steps(const model::ModelConfig& config, model::Activ
 // (zero-points of asymmetric grids stay: the integer engine makes them a bias).
 SiteInput fold_input_steps(const model::ModelConfig& config, int layer, model::LayerWeights& block,
                            SiteObservation& observation, const quant::QuantParams& input);
+// fit_site_steps then fold_input_steps: how every folding method ends a static site once it has
+// chosen the ranges (global, window-clipped) and the spec (clip, granularity) of its steps.
+SiteInput fold_fitted_steps(const model::ModelConfig& config, int layer, model::LayerWeights& block,
+                            SiteObservation& observation, const quant::QuantSpec& spec,
+                            const quant::ChannelStats& ranges);
 
 // A channel shift folded into the block (transform::shift_site) and the observation. At o_proj's
 // input `z` is per o_proj input channel and must be equal within each KV group.

@@ -32,6 +32,32 @@ quant::QuantParams FoldingMethod::input_quantizer(BlockContext& ctx, const Linea
   return Method::input_quantizer(ctx, slot);  // lm_head
 }
 
+namespace {
+
+class BoundFoldingMethod final : public FoldingMethod {
+ public:
+  BoundFoldingMethod(std::string name, int64_t sample_tokens, BlockFold fold)
+      : FoldingMethod(sample_tokens), name_(std::move(name)), fold_(std::move(fold)) {}
+  std::string_view name() const override { return name_; }
+
+ protected:
+  BlockInputs fold(const model::ModelConfig& c, int layer, model::LayerWeights& block,
+                   BlockObservation& observation, const BlockSpecs& specs) override {
+    return fold_(c, layer, block, observation, specs);
+  }
+
+ private:
+  std::string name_;
+  BlockFold fold_;
+};
+
+}  // namespace
+
+std::unique_ptr<Method> make_folding_method(std::string name, int64_t sample_tokens,
+                                            BlockFold fold) {
+  return std::make_unique<BoundFoldingMethod>(std::move(name), sample_tokens, std::move(fold));
+}
+
 int64_t sample_tokens_hyperparameter(const nlohmann::json& h, const std::string& where) {
   return integer_hyperparameter(h, where, "sample_tokens", 2048, 1, int64_t(1) << 24);
 }

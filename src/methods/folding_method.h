@@ -6,6 +6,8 @@
 // the quantized block will see; input_quantizer() hands back the chosen quantizer (step 1 where
 // folded: rounding only).
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <string>
 
 #include "methods/folding.h"
@@ -35,6 +37,18 @@ class FoldingMethod : public Method {
   BlockObservation observation_;
   BlockInputs inputs_;
 };
+
+// A method's block function with its options bound (e.g. osplus_block): what
+// FoldingMethod::fold runs, called with the same arguments.
+using BlockFold = std::function<BlockInputs(const model::ModelConfig& config, int layer,
+                                            model::LayerWeights& block,
+                                            BlockObservation& observation, const BlockSpecs& specs)>;
+
+// OS+ and OutlierTune are a block function and its options, nothing more: one FoldingMethod runs
+// any bound block function rather than a subclass per method that only forwards fold().
+// (MergeQuant keeps a subclass: it rounds the weights its own way, see quantize_linear.)
+std::unique_ptr<Method> make_folding_method(std::string name, int64_t sample_tokens,
+                                            BlockFold fold);
 
 // Reads the hyperparameters every folding method takes: "sample_tokens" (tokens of activations
 // kept per site for the searches, default 2048).

@@ -100,7 +100,7 @@ BlockInputs mergequant_block(const MergeQuantOptions& options, const model::Mode
     // 3. QSM.
     quant::QuantSpec chosen = spec.activations;
     chosen.clip = search.best_ratio;
-    input = fold_input_steps(c, layer, block, obs, fit_site_steps(c, site, chosen, range));
+    input = fold_fitted_steps(c, layer, block, obs, chosen, range);
     if (searches) searches->push_back(std::move(search));
   }
   return inputs;

@@ -10,10 +10,6 @@ namespace bitfold::methods {
 
 using model::ActivationSite;
 
-namespace {
-
-}  // namespace
-
 quant::QuantParams osplus_quantizer(const quant::QuantSpec& spec, const quant::ChannelStats& range,
                                     const std::vector<float>& a, float t) {
   quant::QuantSpec per_tensor = spec;
@@ -54,15 +50,6 @@ std::vector<float> threshold_grid(const std::vector<float>& a, int count) {
   return grid;
 }
 
-SiteInput static_rtn(const model::ModelConfig& c, int layer, model::LayerWeights& block,
-                     SiteObservation& obs, const quant::QuantSpec& spec) {
-  return fold_input_steps(c, layer, block, obs, fit_site_steps(c, obs.site(), spec, obs.range()));
-}
-
-}  // namespace
-
-namespace {
-
 // The t search on the site as it is now (`block`, `obs`).
 ThresholdSearch search_threshold(const OsPlusOptions& options, const model::ModelConfig& c,
                                  const model::LayerWeights& block, const SiteObservation& obs,
@@ -101,7 +88,7 @@ BlockInputs osplus_block(const OsPlusOptions& options, const model::ModelConfig&
     input.params.spec = spec.activations;
     if (!spec.is_static()) continue;  // float, or dynamic: nothing to fold
     if (site == ActivationSite::OProjInput && !options.migrate_o_proj) {
-      input = static_rtn(c, layer, block, obs, spec.activations);
+      input = fold_fitted_steps(c, layer, block, obs, spec.activations, obs.range());
       continue;
     }
     ThresholdSearch search = search_threshold(options, c, block, obs, spec);
@@ -122,7 +109,7 @@ BlockInputs osplus_block(const OsPlusOptions& options, const model::ModelConfig&
       }
     }
     if (search.thresholds.empty()) {  // an all-zero site: nothing to scale
-      input = static_rtn(c, layer, block, obs, spec.activations);
+      input = fold_fitted_steps(c, layer, block, obs, spec.activations, obs.range());
       continue;
     }
     const std::vector<float> a = group_max(c, site, obs.absmax(options.first_windows));
@@ -132,31 +119,11 @@ BlockInputs osplus_block(const OsPlusOptions& options, const model::ModelConfig&
     // The per-tensor quantizer of the scaled site, over every window.
     quant::QuantSpec per_tensor = spec.activations;
     per_tensor.granularity = quant::Granularity::Tensor;
-    input = fold_input_steps(c, layer, block, obs, fit_site_steps(c, site, per_tensor, obs.range()));
+    input = fold_fitted_steps(c, layer, block, obs, per_tensor, obs.range());
     if (searches) searches->push_back(std::move(search));
   }
   return inputs;
 }
-
-namespace {
-
-class OsPlus final : public FoldingMethod {
- public:
-  OsPlus(const OsPlusOptions& options, int64_t sample_tokens)
-      : FoldingMethod(sample_tokens), options_(options) {}
-  std::string_view name() const override { return "osplus"; }
-
- protected:
-  BlockInputs fold(const model::ModelConfig& c, int layer, model::LayerWeights& block,
-                   BlockObservation& observation, const BlockSpecs& specs) override {
-    return osplus_block(options_, c, layer, block, observation, specs);
-  }
-
- private:
-  OsPlusOptions options_;
-};
-
-}  // namespace
 
 std::unique_ptr<Method> make_osplus(const nlohmann::json& h, const std::string& where) {
   check_hyperparameters(h, where, "osplus",
@@ -176,7 +143,11 @@ std::unique_ptr<Method> make_osplus(const nlohmann::json& h, const std::string& 
                        "attention"
                    ? SiteLoss::Attention
                    : SiteLoss::Linear;
-  return std::make_unique<OsPlus>(o, sample_tokens_hyperparameter(h, where));
+  return make_folding_method("osplus", sample_tokens_hyperparameter(h, where),
+                             [o](const model::ModelConfig& c, int layer, model::LayerWeights& block,
+                                 BlockObservation& observation, const BlockSpecs& specs) {
+                               return osplus_block(o, c, layer, block, observation, specs);
+                             });
 }
 
 }  // namespace bitfold::methods

@@ -66,32 +66,11 @@ BlockInputs outliertune_block(const OutlierTuneOptions& options, const model::Mo
     // variant's o_proj / down_proj steps cover their whole range (down_proj's outlier channels
     // are what a clip there would cut).
     const float clip = norm_fed(site) ? options.window_clip : 1.0f;
-    const quant::QuantParams steps =
-        fit_site_steps(c, site, spec.activations, obs.window_clipped_range(clip));
-    input = fold_input_steps(c, layer, block, obs, steps);
+    input =
+        fold_fitted_steps(c, layer, block, obs, spec.activations, obs.window_clipped_range(clip));
   }
   return inputs;
 }
-
-namespace {
-
-class OutlierTune final : public FoldingMethod {
- public:
-  explicit OutlierTune(const OutlierTuneOptions& options)
-      : FoldingMethod(1), options_(options) {}  // statistics only: no samples needed
-  std::string_view name() const override { return "outliertune"; }
-
- protected:
-  BlockInputs fold(const model::ModelConfig& c, int layer, model::LayerWeights& block,
-                   BlockObservation& observation, const BlockSpecs& specs) override {
-    return outliertune_block(options_, c, layer, block, observation, specs);
-  }
-
- private:
-  OutlierTuneOptions options_;
-};
-
-}  // namespace
 
 std::unique_ptr<Method> make_outliertune(const nlohmann::json& h, const std::string& where) {
   check_hyperparameters(h, where, "outliertune",
@@ -103,7 +82,12 @@ std::unique_ptr<Method> make_outliertune(const nlohmann::json& h, const std::str
   o.symmetrize = bool_hyperparameter(h, where, "symmetrize", o.symmetrize);
   o.shift_threshold =
       float(number_hyperparameter(h, where, "shift_threshold", o.shift_threshold, 0, 0.999999));
-  return std::make_unique<OutlierTune>(o);
+  const int64_t sample_tokens = 1;  // statistics only: no samples needed
+  return make_folding_method("outliertune", sample_tokens,
+                             [o](const model::ModelConfig& c, int layer, model::LayerWeights& block,
+                                 BlockObservation& observation, const BlockSpecs& specs) {
+                               return outliertune_block(o, c, layer, block, observation, specs);
+                             });
 }
 
 }  // namespace bitfold::methods

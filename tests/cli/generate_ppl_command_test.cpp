@@ -1,39 +1,25 @@
 // `bitfold generate` and `bitfold ppl` end to end, through the built binary, on stories260K.
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <regex>
 
-#include "file_fixtures.h"
-#include "test_support.h"
+#include "run_bitfold.h"
 
 namespace bitfold::cli {
 namespace {
 
 namespace fs = std::filesystem;
-
-struct Outcome {
-  int code;
-  std::string out, err;
-};
-
-Outcome bitfold(const std::string& args, const fs::path& dir) {
-  const fs::path binary = fs::path(BITFOLD_BINARY_DIR) / "bitfold";
-  const std::string command = binary.string() + " " + args + " >" + (dir / "stdout").string() +
-                              " 2>" + (dir / "stderr").string() + " </dev/null";
-  const int status = std::system(command.c_str());
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, testing::read_bytes(dir / "stdout"),
-          testing::read_bytes(dir / "stderr")};
-}
+using testing::Outcome;
+using testing::run_bitfold;
 
 const fs::path kStories = testing::repo_path("models/stories260K/stories260K.bin");
 
 TEST(GenerateCommand, GreedyPrintsTheTextThenTheSpeed) {
   const auto dir = testing::scratch_dir("cli_generate");
-  const Outcome r = bitfold("generate " + kStories.string() + " -n 40 --temperature 0 --threads 1", dir);
+  const Outcome r = run_bitfold("generate " + kStories.string() + " -n 40 --temperature 0 --threads 1", dir);
   ASSERT_EQ(r.code, 0) << r.err;
   const std::string golden = testing::read_bytes(testing::repo_path("models/stories260K/greedy-200.txt"));
   ASSERT_GT(r.out.size(), 100u);
@@ -47,12 +33,12 @@ TEST(GenerateCommand, SeedReproducesAndPromptIsEchoed) {
   const auto dir = testing::scratch_dir("cli_generate_seed");
   const std::string args = "generate " + kStories.string() +
                            " -p \"Once upon a time\" -n 30 --temperature 1 --top-p 0.9 --seed 7";
-  const Outcome a = bitfold(args, dir), b = bitfold(args, dir);
+  const Outcome a = run_bitfold(args, dir), b = run_bitfold(args, dir);
   ASSERT_EQ(a.code, 0) << a.err;
   EXPECT_EQ(a.out, b.out);
   EXPECT_TRUE(a.out.starts_with("Once upon a time")) << a.out;
   EXPECT_NE(a.err.find("seed 7"), std::string::npos) << a.err;
-  const Outcome bad = bitfold("generate " + kStories.string() + " --top-p 0", dir);
+  const Outcome bad = run_bitfold("generate " + kStories.string() + " --top-p 0", dir);
   EXPECT_EQ(bad.code, 1);
   EXPECT_TRUE(bad.err.starts_with("bitfold: error: top-p")) << bad.err;
 }
@@ -60,7 +46,7 @@ TEST(GenerateCommand, SeedReproducesAndPromptIsEchoed) {
 TEST(PplCommand, PrintsPerplexityWindowsAndSpeed) {
   const auto dir = testing::scratch_dir("cli_ppl");
   const fs::path text = testing::repo_path("models/stories260K/greedy-200.txt");
-  const Outcome r = bitfold("ppl " + kStories.string() + " --text " + text.string() + " --ctx 64", dir);
+  const Outcome r = run_bitfold("ppl " + kStories.string() + " --text " + text.string() + " --ctx 64", dir);
   ASSERT_EQ(r.code, 0) << r.err;
   // 200 greedy tokens re-encoded: 3 windows of 64; the model finds its own text very likely.
   EXPECT_NE(r.out.find("ctx 64, 3 windows, 189 scored tokens"), std::string::npos) << r.out;
@@ -80,12 +66,12 @@ TEST(PplCommand, BadInputIsOneLineAndExitCodeOne) {
         "ppl " + model + " --text " + (dir / "short.txt").string() + " --ctx 1",
         "ppl " + model + " --text " + (dir / "short.txt").string() + " --ctx 4096",
         "ppl " + model + " --text " + (dir / "missing.txt").string()}) {
-    const Outcome r = bitfold(args, dir);
+    const Outcome r = run_bitfold(args, dir);
     EXPECT_EQ(r.code, 1) << args << "\n" << r.err;
     EXPECT_TRUE(r.err.starts_with("bitfold: error: ")) << args << "\n" << r.err;
     EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << args << "\n" << r.err;
   }
-  EXPECT_NE(bitfold("ppl " + model, dir).code, 0);  // --text is required
+  EXPECT_NE(run_bitfold("ppl " + model, dir).code, 0);  // --text is required
 }
 
 // The number after "ppl " in the command's report.
@@ -101,9 +87,9 @@ TEST(PplCommand, CudaDeviceGivesTheCpuPerplexity) {
   const std::string args = "ppl " + testing::repo_path("models/pyshakes-15m-hf").string() +
                            " --text " + testing::repo_path("data/demo/eval.txt").string() +
                            " --ctx 256";
-  const Outcome cpu = bitfold(args, dir);
+  const Outcome cpu = run_bitfold(args, dir);
   ASSERT_EQ(cpu.code, 0) << cpu.err;
-  const Outcome gpu = bitfold(args + " --device cuda", dir);
+  const Outcome gpu = run_bitfold(args + " --device cuda", dir);
   ASSERT_EQ(gpu.code, 0) << gpu.err;
   const double a = reported_ppl(cpu.out), b = reported_ppl(gpu.out);
   ASSERT_TRUE(std::isfinite(a) && std::isfinite(b)) << cpu.out << gpu.out;
@@ -114,7 +100,7 @@ TEST(PplCommand, CudaDeviceGivesTheCpuPerplexity) {
 TEST(GenerateCommand, CudaDeviceGreedyMatchesTheCpuText) {
   BITFOLD_REQUIRE_CUDA();
   const auto dir = testing::scratch_dir("cli_generate_cuda");
-  const Outcome r = bitfold("generate " + kStories.string() + " -n 40 --temperature 0 --device cuda", dir);
+  const Outcome r = run_bitfold("generate " + kStories.string() + " -n 40 --temperature 0 --device cuda", dir);
   ASSERT_EQ(r.code, 0) << r.err;
   const std::string golden = testing::read_bytes(testing::repo_path("models/stories260K/greedy-200.txt"));
   ASSERT_GT(r.out.size(), 100u);
@@ -125,11 +111,11 @@ TEST(PplCommand, DeviceOptionIsCheckedOnOneLine) {
   const auto dir = testing::scratch_dir("cli_device_option");
   const std::string model = kStories.string();
   const std::string text = testing::repo_path("models/stories260K/greedy-200.txt").string();
-  EXPECT_NE(bitfold("ppl " + model + " --text " + text + " --device tpu", dir).code, 0);
+  EXPECT_NE(run_bitfold("ppl " + model + " --text " + text + " --device tpu", dir).code, 0);
   if (cuda_available()) return;  // the rest is about a machine without a GPU
   for (const std::string& args : {"ppl " + model + " --text " + text + " --device cuda",
                                   "generate " + model + " -n 3 --device cuda"}) {
-    const Outcome r = bitfold(args, dir);
+    const Outcome r = run_bitfold(args, dir);
     EXPECT_EQ(r.code, 1) << args << "\n" << r.err;
     EXPECT_TRUE(r.err.starts_with("bitfold: error: --device cuda: ")) << r.err;
     EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;

@@ -2,32 +2,17 @@
 // that `bitfold ppl` and `bitfold generate` load, the per-layer summary, and bad recipes refused
 // with one line and exit code 1 before any output appears.
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 
 #include <algorithm>
-#include <cstdlib>
 
-#include "file_fixtures.h"
-#include "test_support.h"
+#include "run_bitfold.h"
 
 namespace bitfold::cli {
 namespace {
 
 namespace fs = std::filesystem;
-
-struct Outcome {
-  int code;
-  std::string out, err;
-};
-
-Outcome bitfold(const std::string& args, const fs::path& dir) {
-  const fs::path binary = fs::path(BITFOLD_BINARY_DIR) / "bitfold";
-  const std::string command = binary.string() + " " + args + " >" + (dir / "stdout").string() +
-                              " 2>" + (dir / "stderr").string() + " </dev/null";
-  const int status = std::system(command.c_str());
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, testing::read_bytes(dir / "stdout"),
-          testing::read_bytes(dir / "stderr")};
-}
+using testing::Outcome;
+using testing::run_bitfold;
 
 const std::string kModel = testing::repo_path("models/pyshakes-15m-hf").string();
 const std::string kCalib = testing::repo_path("data/demo/calib.txt").string();
@@ -36,7 +21,7 @@ const std::string kSmallCalib = " --calib " + kCalib + " --calib-samples 4 --cal
 TEST(QuantizeCommand, WritesACheckpointThatPplAndGenerateLoad) {
   const auto dir = testing::scratch_dir("cli_quantize");
   const std::string out = (dir / "w8a8").string();
-  const Outcome q = bitfold("quantize " + kModel + " --method smoothquant --alpha 0.6 --w 8 --a 8 "
+  const Outcome q = run_bitfold("quantize " + kModel + " --method smoothquant --alpha 0.6 --w 8 --a 8 "
                             "--act static-tensor" + kSmallCalib + " -o " + out, dir);
   ASSERT_EQ(q.code, 0) << q.err;
   EXPECT_NE(q.out.find("calibration: 4 windows x 64 tokens"), std::string::npos) << q.out;
@@ -49,16 +34,16 @@ TEST(QuantizeCommand, WritesACheckpointThatPplAndGenerateLoad) {
   EXPECT_TRUE(fs::exists(fs::path(out) / "tokenizer.model"));
 
   testing::write_bytes(dir / "text.txt", testing::read_bytes(testing::repo_path("data/demo/eval.txt")).substr(0, 3000));
-  const Outcome p = bitfold("ppl " + out + " --text " + (dir / "text.txt").string() + " --ctx 64 --threads 1", dir);
+  const Outcome p = run_bitfold("ppl " + out + " --text " + (dir / "text.txt").string() + " --ctx 64 --threads 1", dir);
   ASSERT_EQ(p.code, 0) << p.err;
   EXPECT_NE(p.out.find("ppl "), std::string::npos) << p.out;
-  const Outcome g = bitfold("generate " + out + " -p ROMEO: -n 12 --temperature 0 --threads 1", dir);
+  const Outcome g = run_bitfold("generate " + out + " -p ROMEO: -n 12 --temperature 0 --threads 1", dir);
   ASSERT_EQ(g.code, 0) << g.err;
   EXPECT_TRUE(g.out.starts_with("ROMEO:")) << g.out;
   EXPECT_GT(g.out.size(), 12u);
 
   // Quantizing a quantized checkpoint is refused.
-  const Outcome again = bitfold("quantize " + out + kSmallCalib + " -o " + (dir / "again").string(), dir);
+  const Outcome again = run_bitfold("quantize " + out + kSmallCalib + " -o " + (dir / "again").string(), dir);
   EXPECT_EQ(again.code, 1);
   EXPECT_NE(again.err.find("already a quantized checkpoint"), std::string::npos) << again.err;
 }
@@ -66,7 +51,7 @@ TEST(QuantizeCommand, WritesACheckpointThatPplAndGenerateLoad) {
 TEST(QuantizeCommand, ARecipeFileOverridesTheFlags) {
   const auto dir = testing::scratch_dir("cli_quantize_recipe");
   testing::write_bytes(dir / "w4.json", R"({"method": "rtn", "weights": {"format": "int4", "granularity": "group", "group": 32}})");
-  const Outcome q = bitfold("quantize " + kModel + " --recipe " + (dir / "w4.json").string() + " --w 8" +
+  const Outcome q = run_bitfold("quantize " + kModel + " --recipe " + (dir / "w4.json").string() + " --w 8" +
                             kSmallCalib + " -o " + (dir / "out").string(), dir);
   ASSERT_EQ(q.code, 0) << q.err;
   EXPECT_NE(q.err.find("--w ignored"), std::string::npos) << q.err;
@@ -95,13 +80,13 @@ TEST(QuantizeCommand, BadRecipesAreOneLineErrorsAndWriteNothing) {
            {"--calib-samples 0", "samples must be at least 1"},
        }) {
     const std::string calib = c.args.starts_with("--calib-samples") ? " --calib " + kCalib : kSmallCalib;
-    const Outcome r = bitfold("quantize " + kModel + " " + c.args + calib + out, dir);
+    const Outcome r = run_bitfold("quantize " + kModel + " " + c.args + calib + out, dir);
     EXPECT_EQ(r.code, 1) << c.args << "\n" << r.err;
     EXPECT_TRUE(r.err.starts_with("bitfold: error: ")) << c.args << "\n" << r.err;
     EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << c.args << "\n" << r.err;
     EXPECT_NE(r.err.find(c.message), std::string::npos) << c.args << "\n" << r.err;
   }
-  const Outcome mine = bitfold("quantize " + kModel + kSmallCalib + " -o " + (dir / "mine").string(), dir);
+  const Outcome mine = run_bitfold("quantize " + kModel + kSmallCalib + " -o " + (dir / "mine").string(), dir);
   EXPECT_EQ(mine.code, 1);
   EXPECT_NE(mine.err.find("not a quantized checkpoint"), std::string::npos) << mine.err;
   std::vector<std::string> expected = {"bad.json", "mine", "stderr", "stdout"};

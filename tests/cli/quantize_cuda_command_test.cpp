@@ -2,7 +2,6 @@
 // cuda` of the quantized checkpoint (the CUDA integer engine) against the CPU runs, through the
 // built binary on the demo model; without a GPU, the option is a one-line error and writes nothing.
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 
 #include <algorithm>
 #include <cmath>
@@ -10,27 +9,14 @@
 #include <regex>
 
 #include "core/device.h"
-#include "file_fixtures.h"
-#include "test_support.h"
+#include "run_bitfold.h"
 
 namespace bitfold::cli {
 namespace {
 
 namespace fs = std::filesystem;
-
-struct Outcome {
-  int code;
-  std::string out, err;
-};
-
-Outcome bitfold(const std::string& args, const fs::path& dir) {
-  const fs::path binary = fs::path(BITFOLD_BINARY_DIR) / "bitfold";
-  const std::string command = binary.string() + " " + args + " >" + (dir / "stdout").string() +
-                              " 2>" + (dir / "stderr").string() + " </dev/null";
-  const int status = std::system(command.c_str());
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, testing::read_bytes(dir / "stdout"),
-          testing::read_bytes(dir / "stderr")};
-}
+using testing::Outcome;
+using testing::run_bitfold;
 
 double reported_ppl(const std::string& out) {
   std::smatch m;
@@ -47,9 +33,9 @@ const std::string kQuantize = "quantize " + kModel +
 TEST(QuantizeCommand, CudaCalibrationAndCudaPplMatchTheCpu) {
   BITFOLD_REQUIRE_CUDA();
   const auto dir = testing::scratch_dir("cli_quantize_cuda");
-  const Outcome qc = bitfold(kQuantize + " -o " + (dir / "cpu").string(), dir);
+  const Outcome qc = run_bitfold(kQuantize + " -o " + (dir / "cpu").string(), dir);
   ASSERT_EQ(qc.code, 0) << qc.err;
-  const Outcome qg = bitfold(kQuantize + " --device cuda -o " + (dir / "gpu").string(), dir);
+  const Outcome qg = run_bitfold(kQuantize + " --device cuda -o " + (dir / "gpu").string(), dir);
   ASSERT_EQ(qg.code, 0) << qg.err;
   EXPECT_NE(qg.out.find("forwards on NVIDIA"), std::string::npos) << qg.out;
 
@@ -59,7 +45,7 @@ TEST(QuantizeCommand, CudaCalibrationAndCudaPplMatchTheCpu) {
   const char* devices[2] = {"cpu", "cuda"};
   for (int c = 0; c < 2; ++c)
     for (int e = 0; e < 2; ++e) {
-      const Outcome r = bitfold("ppl " + (dir / (c == 0 ? "cpu" : "gpu")).string() + text +
+      const Outcome r = run_bitfold("ppl " + (dir / (c == 0 ? "cpu" : "gpu")).string() + text +
                                     " --device " + devices[e],
                                 dir);
       ASSERT_EQ(r.code, 0) << r.err;
@@ -80,7 +66,7 @@ TEST(QuantizeCommand, CudaCalibrationAndCudaPplMatchTheCpu) {
 TEST(QuantizeCommand, CudaDeviceWithoutAGpuIsOneLineAndWritesNothing) {
   if (cuda_available()) GTEST_SKIP() << "about a machine without a GPU";
   const auto dir = testing::scratch_dir("cli_quantize_no_cuda");
-  const Outcome r = bitfold(kQuantize + " --device cuda -o " + (dir / "out").string(), dir);
+  const Outcome r = run_bitfold(kQuantize + " --device cuda -o " + (dir / "out").string(), dir);
   EXPECT_EQ(r.code, 1) << r.err;
   EXPECT_TRUE(r.err.starts_with("bitfold: error: --device cuda: ")) << r.err;
   EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;

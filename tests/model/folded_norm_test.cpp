@@ -11,6 +11,7 @@
 #include "model/hf_writer.h"
 #include "model/llama.h"
 #include "random_model.h"
+#include "reference_block.h"
 #include "test_support.h"
 
 namespace bitfold::model {
@@ -18,7 +19,7 @@ namespace {
 
 using testing::random_tensor;
 
-using Matrix = std::vector<std::vector<double>>;
+using testing::Matrix;
 
 // out[t][k] = γ[k] · x[t][map[k]] · r_t + β[k], r_t over x's channels.
 Matrix ref_norm(const Matrix& x, const Tensor& gamma, const Tensor& beta, const Tensor& map,
@@ -38,63 +39,16 @@ Matrix ref_norm(const Matrix& x, const Tensor& gamma, const Tensor& beta, const 
   return y;
 }
 
-Matrix ref_linear(const Matrix& x, const Linear& l) {
-  const int64_t N = l.weight.dim(0), K = l.weight.dim(1);
-  Matrix y(x.size(), std::vector<double>(size_t(N)));
-  for (size_t t = 0; t < x.size(); ++t)
-    for (int64_t n = 0; n < N; ++n) {
-      double s = l.bias.defined() ? double(l.bias.f32()[n]) : 0.0;
-      for (int64_t k = 0; k < K; ++k) s += x[t][size_t(k)] * double(l.weight.f32()[n * K + k]);
-      y[t][size_t(n)] = s;
-    }
-  return y;
-}
-
-// One block's output on x (positions 0..T-1), float64, MHA for brevity (the attention itself is
-// tested in llama_test; here the norms and widths are what is new).
-Matrix ref_block(const ModelConfig& c, const LayerWeights& L, Matrix x) {
-  const size_t T = x.size();
-  const int hd = c.head_dim;
-  const Matrix n1 = ref_norm(x, L.attn_norm, L.attn_norm_bias, L.attn_norm_channels, c.norm_eps);
-  Matrix q = ref_linear(n1, L.q), k = ref_linear(n1, L.k);
-  const Matrix v = ref_linear(n1, L.v);
-  for (Matrix* m : {&q, &k})
-    for (size_t pos = 0; pos < T; ++pos)
-      for (int h = 0; h < c.n_heads; ++h)
-        for (int i = 0; i < hd / 2; ++i) {
-          const double a = double(pos) / std::pow(double(c.rope_theta), 2.0 * i / hd);
-          double& x1 = (*m)[pos][size_t(h * hd + i)];
-          double& x2 = (*m)[pos][size_t(h * hd + i + hd / 2)];
-          const double r1 = x1 * std::cos(a) - x2 * std::sin(a), r2 = x2 * std::cos(a) + x1 * std::sin(a);
-          x1 = r1;
-          x2 = r2;
-        }
-  Matrix att(T, std::vector<double>(size_t(c.q_dim()), 0.0));
-  for (size_t t = 0; t < T; ++t)
-    for (int h = 0; h < c.n_heads; ++h) {
-      std::vector<double> p(t + 1);
-      double m = -1e300, z = 0;
-      for (size_t j = 0; j <= t; ++j) {
-        double s = 0;
-        for (int i = 0; i < hd; ++i) s += q[t][size_t(h * hd + i)] * k[j][size_t(h * hd + i)];
-        m = std::max(m, p[j] = s / std::sqrt(double(hd)));
-      }
-      for (double& e : p) z += (e = std::exp(e - m));
-      for (size_t j = 0; j <= t; ++j)
-        for (int i = 0; i < hd; ++i) att[t][size_t(h * hd + i)] += p[j] / z * v[j][size_t(h * hd + i)];
-    }
-  const Matrix o = ref_linear(att, L.o);
-  for (size_t t = 0; t < T; ++t)
-    for (int i = 0; i < c.dim; ++i) x[t][size_t(i)] += o[t][size_t(i)];
-  const Matrix n2 = ref_norm(x, L.ffn_norm, L.ffn_norm_bias, L.ffn_norm_channels, c.norm_eps);
-  Matrix g = ref_linear(n2, L.gate);
-  const Matrix u = ref_linear(n2, L.up);
-  for (size_t t = 0; t < T; ++t)
-    for (size_t i = 0; i < g[t].size(); ++i) g[t][i] = g[t][i] / (1 + std::exp(-g[t][i])) * u[t][i];
-  const Matrix d = ref_linear(g, L.down);
-  for (size_t t = 0; t < T; ++t)
-    for (int i = 0; i < c.dim; ++i) x[t][size_t(i)] += d[t][size_t(i)];
-  return x;
+// One extended block's output on x (positions 0..T-1), float64.
+Matrix ref_extended_block(const ModelConfig& c, const LayerWeights& L, const Matrix& x) {
+  return testing::ref_block(
+      c, L, x,
+      [&](const Matrix& y) {
+        return ref_norm(y, L.attn_norm, L.attn_norm_bias, L.attn_norm_channels, c.norm_eps);
+      },
+      [&](const Matrix& y) {
+        return ref_norm(y, L.ffn_norm, L.ffn_norm_bias, L.ffn_norm_channels, c.norm_eps);
+      });
 }
 
 Tensor channel_map(int64_t K, int64_t D, std::mt19937& rng) {
@@ -135,7 +89,7 @@ TEST(FoldedNorm, BlockWithNormBiasChannelMapAndWiderMlpMatchesFloat64) {
   Matrix xd(size_t(T), std::vector<double>(size_t(c.dim)));
   for (int64_t t = 0; t < T; ++t)
     for (int i = 0; i < c.dim; ++i) xd[size_t(t)][size_t(i)] = x.f32()[t * c.dim + i];
-  const Matrix ref = ref_block(c, L, xd);
+  const Matrix ref = ref_extended_block(c, L, xd);
   KVCache cache(c, 16);
   std::vector<int64_t> widths;
   forward_block(c, L, 0, x, 0, cache, [&](const ActivationPoint& p, Tensor& t) {

@@ -100,6 +100,15 @@ SiteRange kv_range(const ModelConfig& c, const SiteRange& per_q) {
   return r;
 }
 
+// The symmetric int4 step of each channel, Δ_j = max_t |x_tj| / 7 (per v channel at o_proj's
+// input), as the QSM fold takes it.
+std::vector<float> int4_steps(const ModelConfig& c, ActivationSite site, const SiteRange& range) {
+  std::vector<float> d = range.absmax();
+  if (site == ActivationSite::OProjInput) d = kv_group_max(c, d);
+  for (float& e : d) e = std::max(e, 1e-6f) / 7.0f;
+  return d;
+}
+
 // The suite runs beside other test processes on two shared cores: with one thread an OpenMP region
 // never waits for a descheduled sibling (several times faster here).
 class SingleThreaded : public ::testing::Environment {
@@ -108,13 +117,34 @@ class SingleThreaded : public ::testing::Environment {
 };
 const auto* const kSingleThreaded = ::testing::AddGlobalTestEnvironment(new SingleThreaded);
 
-class Folds : public ::testing::TestWithParam<std::string> {};
-
-TEST_P(Folds, ScaleSiteIsExactAndDividesTheSite) {
+// Each test folds the model its parameter names and compares with the model as loaded: its
+// fingerprint (a fold must leave its input untouched), the test tokens and their logits.
+class Folds : public ::testing::TestWithParam<std::string> {
+ protected:
   const LlamaWeights& w = fold_model(GetParam());
   const uint64_t before = fingerprint(w);
-  const auto tokens = fold_tokens(w);
+  const std::vector<int32_t> tokens = fold_tokens(w);
   const Tensor ref = all_logits(w, tokens);
+};
+
+// Every layer's `site` in `got` carries the original X (`orig`) combined channel by channel with
+// that layer's fold vector v (per v channel at o_proj's input): back(x, v_k) maps a folded element
+// x back to X's units.
+void expect_sites_carry(const ModelConfig& c, const Captured& got, const Captured& orig,
+                        ActivationSite site, const std::vector<std::vector<float>>& per_layer,
+                        double (*back)(double x, double v), const char* what) {
+  for (int l = 0; l < c.n_layers; ++l) {
+    const std::vector<float>& v = per_layer[size_t(l)];
+    const std::vector<float> per_channel = site == ActivationSite::OProjInput ? expand_kv(c, v) : v;
+    const auto to_original = [&](int64_t, int64_t k, double x) {
+      return back(x, per_channel[size_t(k)]);
+    };
+    EXPECT_LE(site_mismatch(got.at({l, site}), orig.at({l, site}), to_original), kExact)
+        << "layer " << l << " " << model::site_name(site) << " does not carry " << what;
+  }
+}
+
+TEST_P(Folds, ScaleSiteIsExactAndDividesTheSite) {
   const Captured orig = capture_sites(w, tokens);
   std::mt19937 rng(1);
   for (ActivationSite site : kFoldSites) {
@@ -125,25 +155,13 @@ TEST_P(Folds, ScaleSiteIsExactAndDividesTheSite) {
       f = scale_site(f, l, site, s[size_t(l)]);
     }
     EXPECT_LE(logits_rel_error(all_logits(f, tokens), ref), kExact) << model::site_name(site);
-    const Captured got = capture_sites(f, tokens);
-    for (int l = 0; l < w.config.n_layers; ++l) {
-      const std::vector<float> per_channel =
-          site == ActivationSite::OProjInput ? expand_kv(w.config, s[size_t(l)]) : s[size_t(l)];
-      EXPECT_LE(
-          site_mismatch(got.at({l, site}), orig.at({l, site}),
-                        [&](int64_t, int64_t k, double x) { return x * per_channel[size_t(k)]; }),
-          kExact)
-          << "layer " << l << " " << model::site_name(site) << " does not carry X / s";
-    }
+    expect_sites_carry(w.config, capture_sites(f, tokens), orig, site, s,
+                       [](double x, double s_k) { return x * s_k; }, "X / s");
   }
   EXPECT_EQ(fingerprint(w), before) << "scale_site modified its input";
 }
 
 TEST_P(Folds, ShiftSiteIsExactAndSubtractsFromTheSite) {
-  const LlamaWeights& w = fold_model(GetParam());
-  const uint64_t before = fingerprint(w);
-  const auto tokens = fold_tokens(w);
-  const Tensor ref = all_logits(w, tokens);
   const Captured orig = capture_sites(w, tokens);
   const SiteRanges ranges = site_ranges(w, tokens);
   std::mt19937 rng(2);
@@ -159,16 +177,8 @@ TEST_P(Folds, ShiftSiteIsExactAndSubtractsFromTheSite) {
       f = shift_site(f, l, site, z[size_t(l)]);
     }
     EXPECT_LE(logits_rel_error(all_logits(f, tokens), ref), kExact) << model::site_name(site);
-    const Captured got = capture_sites(f, tokens);
-    for (int l = 0; l < w.config.n_layers; ++l) {
-      const std::vector<float> per_channel =
-          site == ActivationSite::OProjInput ? expand_kv(w.config, z[size_t(l)]) : z[size_t(l)];
-      EXPECT_LE(
-          site_mismatch(got.at({l, site}), orig.at({l, site}),
-                        [&](int64_t, int64_t k, double x) { return x + per_channel[size_t(k)]; }),
-          kExact)
-          << "layer " << l << " " << model::site_name(site) << " does not carry X − z";
-    }
+    expect_sites_carry(w.config, capture_sites(f, tokens), orig, site, z,
+                       [](double x, double z_k) { return x + z_k; }, "X − z");
   }
   EXPECT_EQ(fingerprint(w), before) << "shift_site modified its input";
 }
@@ -176,18 +186,13 @@ TEST_P(Folds, ShiftSiteIsExactAndSubtractsFromTheSite) {
 TEST_P(Folds, FoldStepPutsEverySiteOnItsIntegerGrid) {
   // QSM with the symmetric int4 step of each channel, Δ_j = max_t |x_tj| / 7: the folded model is
   // exact and every site then carries X / Δ, inside [−7, 7] on the calibration tokens.
-  const LlamaWeights& w = fold_model(GetParam());
-  const auto tokens = fold_tokens(w);
-  const Tensor ref = all_logits(w, tokens);
   const Captured orig = capture_sites(w, tokens);
   const SiteRanges ranges = site_ranges(w, tokens);
   LlamaWeights f = w;
   std::map<std::pair<int, ActivationSite>, std::vector<float>> step;
   for (int l = 0; l < w.config.n_layers; ++l)
     for (ActivationSite site : kFoldSites) {
-      std::vector<float> d = ranges.at({l, site}).absmax();
-      if (site == ActivationSite::OProjInput) d = kv_group_max(w.config, d);
-      for (float& e : d) e = std::max(e, 1e-6f) / 7.0f;
+      const std::vector<float> d = int4_steps(w.config, site, ranges.at({l, site}));
       f = fold_step(f, l, site, d);
       step[{l, site}] = site == ActivationSite::OProjInput ? expand_kv(w.config, d) : d;
     }
@@ -208,10 +213,6 @@ TEST_P(Folds, FoldStepPutsEverySiteOnItsIntegerGrid) {
 }
 
 TEST_P(Folds, SplitChannelsIsExactAndCarriesReplicas) {
-  const LlamaWeights& w = fold_model(GetParam());
-  const uint64_t before = fingerprint(w);
-  const auto tokens = fold_tokens(w);
-  const Tensor ref = all_logits(w, tokens);
   const Captured orig = capture_sites(w, tokens);
   std::mt19937 rng(3);
   std::uniform_int_distribution<int> pick(1, 4);
@@ -253,9 +254,6 @@ TEST_P(Folds, SplitChannelsIsExactAndCarriesReplicas) {
 }
 
 TEST_P(Folds, ScaleQkIsExactWithRopePairsTied) {
-  const LlamaWeights& w = fold_model(GetParam());
-  const auto tokens = fold_tokens(w);
-  const Tensor ref = all_logits(w, tokens);
   std::mt19937 rng(4);
   LlamaWeights f = w;
   for (int l = 0; l < w.config.n_layers; ++l) {
@@ -275,10 +273,6 @@ TEST_P(Folds, WholePipelinesAreExact) {
   // What the methods compose: shift (OS+ / symmetrization) → scale (OS+) → split (dimensional
   // reconstruction) → step (QSM), then scale_qk; ranges re-measured after each stage as a method
   // would. Every site ends on its integer grid.
-  const LlamaWeights& w = fold_model(GetParam());
-  const uint64_t before = fingerprint(w);
-  const auto tokens = fold_tokens(w);
-  const Tensor ref = all_logits(w, tokens);
   std::mt19937 rng(6);
   LlamaWeights f = w;
   SiteRanges ranges = site_ranges(f, tokens);
@@ -311,9 +305,7 @@ TEST_P(Folds, WholePipelinesAreExact) {
   ranges = site_ranges(f, tokens);
   for (int l = 0; l < w.config.n_layers; ++l)
     for (ActivationSite site : kFoldSites) {
-      std::vector<float> d = ranges.at({l, site}).absmax();
-      if (site == ActivationSite::OProjInput) d = kv_group_max(w.config, d);
-      for (float& e : d) e = std::max(e, 1e-6f) / 7.0f;
+      const std::vector<float> d = int4_steps(w.config, site, ranges.at({l, site}));
       f = fold_step(f, l, site, d);
     }
   for (int l = 0; l < w.config.n_layers; ++l)
