@@ -35,7 +35,10 @@ inline const std::vector<std::string>& fold_model_names() {
   return names;
 }
 
-inline const LlamaWeights& fold_model(const std::string& name) {
+// By `const char*`: GCC 13's -Wdangling-reference flags a reference returned from a call that
+// took a temporary std::string (the cache outlives it; the heuristic cannot know).
+inline const LlamaWeights& fold_model(const char* name_chars) {
+  const std::string name = name_chars;
   static std::map<std::string, LlamaWeights> cache;
   auto it = cache.find(name);
   if (it != cache.end()) return it->second;

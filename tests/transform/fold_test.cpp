@@ -121,7 +121,7 @@ const auto* const kSingleThreaded = ::testing::AddGlobalTestEnvironment(new Sing
 // fingerprint (a fold must leave its input untouched), the test tokens and their logits.
 class Folds : public ::testing::TestWithParam<std::string> {
  protected:
-  const LlamaWeights& w = fold_model(GetParam());
+  const LlamaWeights& w = fold_model(GetParam().c_str());
   const uint64_t before = fingerprint(w);
   const std::vector<int32_t> tokens = fold_tokens(w);
   const Tensor ref = all_logits(w, tokens);
