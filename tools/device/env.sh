@@ -3,7 +3,7 @@
 # Unpacks the carried Debian packages into /opt/bitfold-deps (never into /, whose newer system
 # libraries they must not replace) and points CMake, pkg-config and the loader at them.
 DEPS=/opt/bitfold-deps
-if [[ ! -f $DEPS/.done ]]; then
+if [[ ! -f $DEPS/.done ]] && compgen -G '.devdeps/*.deb' >/dev/null; then  # only with .devdeps carried
   mkdir -p $DEPS
   for f in .devdeps/*.deb; do dpkg -x "$f" $DEPS; done
   # pkg-config files say prefix=/usr: re-root them.
