@@ -61,6 +61,17 @@ class Pieces(unittest.TestCase):
         for f in ("model.safetensors", "config.json"):
             self.assertEqual((dest / f).read_bytes(), (self.model / f).read_bytes(), f)
 
+    def test_single_fp32_file_round_trips(self):
+        weights = self.tmp / "tiny.bin"
+        weights.write_bytes(random.Random(2).randbytes(40_000))
+        r = self.run_in_work(PACK, weights, self.name, 1000, 10_000)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        dest = self.tmp / "models"
+        r = self.run_in_work(UNPACK, self.name, dest)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual((dest / "tiny.bin").read_bytes(), weights.read_bytes())
+        self.assertEqual(sorted(p.name for p in dest.iterdir()), ["tiny.bin"])
+
     def test_corrupt_piece_is_refused(self):
         self.assertEqual(self.run_in_work(PACK, self.model, self.name, 1000, 20_000).returncode, 0)
         manifest_dir = sorted((self.work / ".carry").glob(f"{self.name}-*"))[-1]

@@ -4,8 +4,8 @@
     tools/device/unpack-model.py NAME DEST
 
 Copies every .carry/NAME-*/ piece present in this call to /tmp/pieces/NAME (kept between calls
-while the machine stays warm); once the manifest and every piece are there, writes DEST
-(model.safetensors and the small files) and checks their sha256. Prints what is still missing.
+while the machine stays warm); once the manifest and every piece are there, writes the weights
+file and the small files into the folder DEST and checks their sha256. Prints what is missing.
 """
 import hashlib
 import json
@@ -34,14 +34,15 @@ def main() -> None:
         print(f"{name}: {len(have)} of {manifest['pieces']} pieces in")
         return
     shuffled = lzma.decompress(b"".join(p.read_bytes() for p in have))
-    half = len(shuffled) // 2
+    stride = manifest.get("stride", 2)
+    plane = len(shuffled) // stride
     raw = bytearray(len(shuffled))
-    raw[0::2] = shuffled[:half]
-    raw[1::2] = shuffled[half:]
+    for i in range(stride):
+        raw[i::stride] = shuffled[i * plane:(i + 1) * plane]
     if len(raw) != manifest["weights_bytes"] or hashlib.sha256(raw).hexdigest() != manifest["weights_sha256"]:
         sys.exit(f"{name}: the assembled weights do not match the manifest's sha256")
     dest.mkdir(parents=True, exist_ok=True)
-    (dest / "model.safetensors").write_bytes(raw)
+    (dest / manifest.get("weights_name", "model.safetensors")).write_bytes(raw)
     for file, digest in manifest["files"].items():
         data = (store / file).read_bytes()
         if hashlib.sha256(data).hexdigest() != digest:
