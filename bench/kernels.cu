@@ -662,15 +662,19 @@ int main(int argc, char** argv) {
     for (const int64_t m : opt.ms) {
       const double ops = 2.0 * double(m) * double(n) * double(k);
       double fp16_us = 0;
+      // `baseline`: the FP16 time this row is compared with (the graph rows have their own); the
+      // FP16 rows set it.
       auto add_row = [&](const std::string& kernel, const std::string& format, Route route, const Timing& t,
-                         double w_bytes, double x_bytes, double y_bytes, const std::string& check) {
+                         double w_bytes, double x_bytes, double y_bytes, const std::string& check,
+                         double* baseline = nullptr) {
+        if (!baseline) baseline = &fp16_us;
         Row r{sh.model, sh.layer, n, k, m, kernel, format, route};
         r.us = t.us;
         r.tops = ops / (t.us * 1e-6) / 1e12;
         r.gbs = (w_bytes + x_bytes + y_bytes) / (t.us * 1e-6) / 1e9;
         r.weight_tbs = w_bytes / (t.us * 1e-6) / 1e12;
-        if (kernel == "fp16") fp16_us = t.us;
-        r.vs_fp16 = fp16_us > 0 ? fp16_us / t.us : 0;
+        if (kernel == "fp16" || kernel == "fp16 graph") *baseline = t.us;
+        r.vs_fp16 = *baseline > 0 ? *baseline / t.us : 0;
         r.check = check;
         rows.push_back(r);
         std::printf("| %ld | %s | %.2f | %.1f | %.0f | %.2f | %.2f | %s |\n", long(m), kernel.c_str(), r.us, r.tops,
@@ -874,18 +878,8 @@ int main(int argc, char** argv) {
         auto graph_row = [&](const std::string& kernel, const std::string& format, double w_bytes, double x_bytes,
                              const std::function<void(int, cudaStream_t)>& fn, int copies) {
           try {
-            const Timing t = time_graph(fn, copies);
-            if (kernel == "fp16 graph") fp16_graph_us = t.us;
-            Row r{sh.model, sh.layer, n, k, m, kernel, format, Route::Count};
-            r.us = t.us;
-            r.tops = ops / (t.us * 1e-6) / 1e12;
-            r.gbs = (w_bytes + x_bytes + 2.0 * n) / (t.us * 1e-6) / 1e9;
-            r.weight_tbs = w_bytes / (t.us * 1e-6) / 1e12;
-            r.vs_fp16 = fp16_graph_us > 0 ? fp16_graph_us / t.us : 0;
-            rows.push_back(r);
-            std::printf("| %ld | %s | %.2f | %.1f | %.0f | %.2f | %.2f |  |\n", long(m), kernel.c_str(), r.us, r.tops,
-                        r.gbs, r.weight_tbs, r.vs_fp16);
-            std::fflush(stdout);
+            add_row(kernel, format, Route::Count, time_graph(fn, copies), w_bytes, x_bytes, 2.0 * n, "",
+                    &fp16_graph_us);
           } catch (const std::exception& ex) {
             fail_row(kernel, ex.what());
           }

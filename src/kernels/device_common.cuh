@@ -53,6 +53,30 @@ namespace bitfold::kernels::detail {
 
 int sm_count();  // multiprocessors of the current device (cached)
 
+// ---- programmatic dependent launch (PDL) ----------------------------------------------------------
+// In the kernel: wait for the preceding grid's memory (a no-op when not launched as a dependent
+// grid), and let the next grid start launching.
+__device__ __forceinline__ void grid_dependency_wait() { asm volatile("griddepcontrol.wait;" ::: "memory"); }
+__device__ __forceinline__ void grid_launch_dependents() { asm volatile("griddepcontrol.launch_dependents;" ::: "memory"); }
+
+// On the host: kernel<<<blocks, threads, smem, stream>>>(params), as a programmatic dependent of
+// the stream's previous kernel when `pdl` (GemvOptions::pdl).
+template <class Params>
+void launch_maybe_pdl(void (*kernel)(Params), unsigned blocks, unsigned threads, size_t smem, Stream stream,
+                      bool pdl, const Params& params) {
+  cudaLaunchConfig_t cfg{};
+  cfg.gridDim = dim3(blocks);
+  cfg.blockDim = dim3(threads);
+  cfg.dynamicSmemBytes = smem;
+  cfg.stream = stream;
+  cudaLaunchAttribute attr[1];
+  attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attr[0].val.programmaticStreamSerializationAllowed = 1;
+  cfg.attrs = attr;
+  cfg.numAttrs = pdl ? 1 : 0;
+  BITFOLD_CUDA_CHECK(cudaLaunchKernelEx(&cfg, kernel, params));
+}
+
 // ---- loads ------------------------------------------------------------------------------------
 // Streaming weights: read once, keep them out of L1.
 __device__ __forceinline__ uint4 ldg_stream16(const void* p) {

@@ -32,8 +32,6 @@ __device__ __forceinline__ float e2m1_scaled(uint32_t w) {
   return __uint_as_float((mag & 0x01C00000u) | (sign & 0x80000000u));
 }
 
-__device__ __forceinline__ void grid_dependency_wait() { asm volatile("griddepcontrol.wait;" ::: "memory"); }
-__device__ __forceinline__ void grid_launch_dependents() { asm volatile("griddepcontrol.launch_dependents;" ::: "memory"); }
 
 // y = (acc * a_scale) * w_scale[n] (* x_scale[m]) + bias[n] + residual[m, n], in this order.
 __device__ __forceinline__ void store_fp4_out(const Epilogue& e, int64_t m, int64_t n, float acc, float a_scale) {
@@ -207,37 +205,35 @@ __global__ void __launch_bounds__(Fp4GemvConfig<MT, kInt>::kThreads, Fp4GemvConf
               }
             }
           }
+        } else {
+          const float* xl = xs + s * 1024 + 32 * lane;  // this lane's segment (swizzled inside)
+          const int sw = lane & 7;                      // segment index s * 32 + lane: & 7 = lane & 7
 #pragma unroll
-          for (int r = 0; r < R; ++r) cur[r] = nxt[r];
-          continue;
-        }
-        const float* xl = xs + s * 1024 + 32 * lane;  // this lane's segment (swizzled inside)
-        const int sw = lane & 7;                      // segment index s * 32 + lane: & 7 = lane & 7
-#pragma unroll
-        for (int j = 0; j < 4; ++j) {  // word j: codes 8 j .. 8 j + 7 of the segment
-          float4 xa[MT], xb[MT];
-#pragma unroll
-          for (int m = 0; m < MT; ++m) {
-            xa[m] = *reinterpret_cast<const float4*>(xl + m * p.chunk + (((2 * j) ^ sw) << 2));
-            xb[m] = *reinterpret_cast<const float4*>(xl + m * p.chunk + (((2 * j + 1) ^ sw) << 2));
-          }
-#pragma unroll
-          for (int r = 0; r < R; ++r) {
-            const uint32_t w = j == 0 ? cur[r].x : j == 1 ? cur[r].y : j == 2 ? cur[r].z : cur[r].w;
-            const float w0 = e2m1_scaled<0>(w), w1 = e2m1_scaled<1>(w), w2 = e2m1_scaled<2>(w), w3 = e2m1_scaled<3>(w);
-            const float w4 = e2m1_scaled<4>(w), w5 = e2m1_scaled<5>(w), w6 = e2m1_scaled<6>(w), w7 = e2m1_scaled<7>(w);
+          for (int j = 0; j < 4; ++j) {  // word j: codes 8 j .. 8 j + 7 of the segment
+            float4 xa[MT], xb[MT];
 #pragma unroll
             for (int m = 0; m < MT; ++m) {
-              float a = acc[r][m];
-              a = fmaf(w0, xa[m].x, a);
-              a = fmaf(w1, xa[m].y, a);
-              a = fmaf(w2, xa[m].z, a);
-              a = fmaf(w3, xa[m].w, a);
-              a = fmaf(w4, xb[m].x, a);
-              a = fmaf(w5, xb[m].y, a);
-              a = fmaf(w6, xb[m].z, a);
-              a = fmaf(w7, xb[m].w, a);
-              acc[r][m] = a;
+              xa[m] = *reinterpret_cast<const float4*>(xl + m * p.chunk + (((2 * j) ^ sw) << 2));
+              xb[m] = *reinterpret_cast<const float4*>(xl + m * p.chunk + (((2 * j + 1) ^ sw) << 2));
+            }
+#pragma unroll
+            for (int r = 0; r < R; ++r) {
+              const uint32_t w = j == 0 ? cur[r].x : j == 1 ? cur[r].y : j == 2 ? cur[r].z : cur[r].w;
+              const float w0 = e2m1_scaled<0>(w), w1 = e2m1_scaled<1>(w), w2 = e2m1_scaled<2>(w), w3 = e2m1_scaled<3>(w);
+              const float w4 = e2m1_scaled<4>(w), w5 = e2m1_scaled<5>(w), w6 = e2m1_scaled<6>(w), w7 = e2m1_scaled<7>(w);
+#pragma unroll
+              for (int m = 0; m < MT; ++m) {
+                float a = acc[r][m];
+                a = fmaf(w0, xa[m].x, a);
+                a = fmaf(w1, xa[m].y, a);
+                a = fmaf(w2, xa[m].z, a);
+                a = fmaf(w3, xa[m].w, a);
+                a = fmaf(w4, xb[m].x, a);
+                a = fmaf(w5, xb[m].y, a);
+                a = fmaf(w6, xb[m].z, a);
+                a = fmaf(w7, xb[m].w, a);
+                acc[r][m] = a;
+              }
             }
           }
         }
@@ -293,17 +289,7 @@ void launch_fp4_gemv(const Fp4Weight& w, const Fp8Act& x, const Epilogue& epi, S
   }();
   // Persistent blocks, one wave: each stages the activations once (one chunk) and walks row groups.
   const int blocks = int(std::min<int64_t>(p.row_groups, int64_t(per_sm) * sm_count()));
-  cudaLaunchConfig_t cfg{};
-  cfg.gridDim = dim3(unsigned(blocks));
-  cfg.blockDim = dim3(Cfg::kThreads);
-  cfg.dynamicSmemBytes = size_t(Cfg::kStageBytes);
-  cfg.stream = stream;
-  cudaLaunchAttribute attr[1];
-  attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-  attr[0].val.programmaticStreamSerializationAllowed = 1;
-  cfg.attrs = attr;
-  cfg.numAttrs = opt.pdl ? 1 : 0;
-  BITFOLD_CUDA_CHECK(cudaLaunchKernelEx(&cfg, kernel, p));
+  launch_maybe_pdl(kernel, unsigned(blocks), Cfg::kThreads, size_t(Cfg::kStageBytes), stream, opt.pdl, p);
 }
 
 // E2M1 -> E4M3 bytes: one thread per 8 codes. The magnitudes of codes 0..7 as E4M3 bytes

@@ -74,10 +74,6 @@ __device__ __forceinline__ uint32_t ldg_stream4(const void* p) {
   return v;
 }
 
-// PDL: wait for the preceding grid's memory (no-op when not launched as a dependent grid), and
-// let the next grid start launching.
-__device__ __forceinline__ void grid_dependency_wait() { asm volatile("griddepcontrol.wait;" ::: "memory"); }
-__device__ __forceinline__ void grid_launch_dependents() { asm volatile("griddepcontrol.launch_dependents;" ::: "memory"); }
 
 // The sum of v[i] over the warp for V values at once: halving exchanges (V/2 + V/4 + ... + 1
 // shuffles, then plain ones) instead of 5 shuffles per value. Every lane ends with the total of
@@ -419,17 +415,7 @@ void launch_gemv(const GemvWeight& w, const Int8Act& x, const Epilogue& epi, Str
   p.groups = int(ceil_div(ceil_div(p.n, blocks), R));
   const int smem = int(smem_for(blocks));
 
-  cudaLaunchConfig_t cfg{};
-  cfg.gridDim = dim3(unsigned(p.blocks));
-  cfg.blockDim = dim3(Cfg::kThreads);
-  cfg.dynamicSmemBytes = size_t(smem);
-  cfg.stream = stream;
-  cudaLaunchAttribute attr[1];
-  attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-  attr[0].val.programmaticStreamSerializationAllowed = 1;
-  cfg.attrs = attr;
-  cfg.numAttrs = opt.pdl ? 1 : 0;
-  BITFOLD_CUDA_CHECK(cudaLaunchKernelEx(&cfg, kernel, p));
+  launch_maybe_pdl(kernel, unsigned(p.blocks), Cfg::kThreads, size_t(smem), stream, opt.pdl, p);
 }
 
 // Device packer: one thread per 32-bit word of the layout.
