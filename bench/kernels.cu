@@ -442,6 +442,8 @@ std::string route_enum(Route r) {
     case Route::Gemv: return "Gemv";
     case Route::Fp4Gemv: return "Fp4Gemv";
     case Route::Fp4Lt: return "Fp4Lt";
+    case Route::Int8Tma: return "Int8Tma";
+    case Route::UnpackTma: return "UnpackTma";
     default: return "Count";
   }
 }
@@ -521,7 +523,9 @@ int main(int argc, char** argv) {
               "row-major gemv layout, lop3 + dp4a, launched as a programmatic dependent of the previous launch (PDL, its "
               "default), so that its launch and weight loads overlap the end of the previous kernel; gemv-nopdl = the same "
               "with a plain launch), wgmma128/256 (token tile), unpack+lt (unpack "
-              "pre-pass + cuBLASLt int8 + epilogue kernel), int8-lt+epi (W8A8 rows + epilogue kernel), btc "
+              "pre-pass + cuBLASLt int8 + epilogue kernel), int8-lt+epi (W8A8 rows + epilogue kernel), int8-tma (W8A8 rows, "
+              "own warp-specialized wgmma kernel: bulk tensor copies, shared-memory operands, the epilogue fused, FP16 "
+              "written by bulk tensor stores), unpack+tma (unpack pre-pass + int8-tma), btc "
               "(bit-planes, b1 mma). Route (a) timings do not depend on q: W6A8 = W6A6, W4A8 = W4A4. FP4 (W4A4-FP, "
               "W4A8-FP: E2M1 weights, E2M1 / E4M3 activations as E4M3 bytes, y = acc * a_scale * w_scale[n]): fp4-gemv "
               "(M <= 8, CUDA cores: FP32 FMA, or dp4a on 2 w x 2 x when the activations are E2M1 values (W4A4-FP); PDL launch; fp4-gemv-nopdl plain launch), fp4-lt (E2M1 -> E4M3 pre-pass + "
@@ -853,11 +857,19 @@ int main(int argc, char** argv) {
             measure("unpack+lt", Route::UnpackLt, cf, xb8, [&](const Epilogue& e, int i) {
               gemm_unpack_lt(ctx, FragWeight{frag[p][size_t(i % cf)], p, n, k}, x, e, nullptr);
             });
+          if (m >= 64 && p != 8)
+            measure("unpack+tma", Route::UnpackTma, cf, xb8, [&](const Epilogue& e, int i) {
+              gemm_unpack_tma(ctx, FragWeight{frag[p][size_t(i % cf)], p, n, k}, x, e, nullptr);
+            });
           if (p == 8) {
             const int cr = int(rows8.size());
             measure("int8-lt+epi", Route::Int8Lt, cr, xb8, [&](const Epilogue& e, int i) {
               gemm_int8_lt(ctx, rows8[size_t(i % cr)], k, n, x, e, nullptr);
             });
+            if (m >= 64)
+              measure("int8-tma", Route::Int8Tma, cr, xb8, [&](const Epilogue& e, int i) {
+                gemm_int8_tma(ctx, rows8[size_t(i % cr)], k, n, x, e, nullptr);
+              });
           }
         }
         if (f.btc && opt.btc && m <= 256) {

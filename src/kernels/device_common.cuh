@@ -215,13 +215,25 @@ __device__ __forceinline__ void store_out(const Epilogue& e, int64_t m, int64_t 
   if (e.y_f16) reinterpret_cast<__half*>(e.y_f16)[m * e.ld_f16 + n] = __float2half_rn(v);
 }
 
-// Eight consecutive outputs n0..n0+7 of row m; vectorized when everything is aligned.
-__device__ __forceinline__ void store_out8(const Epilogue& e, int64_t m, int64_t n0, int64_t n_total,
-                                           const int32_t (&acc)[8], bool vec_ok) {
+// Eight consecutive outputs n0..n0+7 of row m, their weight scales and biases at hand (b = 0
+// without a bias); vectorized when everything is aligned.
+__device__ __forceinline__ void store_out8_with(const Epilogue& e, int64_t m, int64_t n0, int64_t n_total,
+                                                const int32_t (&acc)[8], const float (&sc)[8], const float (&b)[8],
+                                                bool vec_ok) {
   if (!vec_ok || n0 + 8 > n_total) {
 #pragma unroll
-    for (int i = 0; i < 8; ++i)
-      if (n0 + i < n_total) store_out(e, m, n0 + i, acc[i]);
+    for (int i = 0; i < 8; ++i) {
+      if (n0 + i >= n_total) continue;
+      const int64_t n = n0 + i;
+      if (e.y_i32) e.y_i32[m * e.ld_i32 + n] = acc[i];
+      if (!e.y_f16 && !e.y_f32) continue;
+      float v = float(acc[i]) * sc[i];
+      if (e.x_scale) v *= e.x_scale[m];
+      v += b[i];
+      if (e.residual) v += __half2float(reinterpret_cast<const __half*>(e.residual)[m * e.ld_residual + n]);
+      if (e.y_f32) e.y_f32[m * e.ld_f32 + n] = v;
+      if (e.y_f16) reinterpret_cast<__half*>(e.y_f16)[m * e.ld_f16 + n] = __float2half_rn(v);
+    }
     return;
   }
   if (e.y_i32) {
@@ -231,21 +243,12 @@ __device__ __forceinline__ void store_out8(const Epilogue& e, int64_t m, int64_t
   }
   if (!e.y_f16 && !e.y_f32) return;
   float v[8];
-  const float4 s0 = *reinterpret_cast<const float4*>(e.w_scale + n0);
-  const float4 s1 = *reinterpret_cast<const float4*>(e.w_scale + n0 + 4);
-  const float sc[8] = {s0.x, s0.y, s0.z, s0.w, s1.x, s1.y, s1.z, s1.w};
   const float xs = e.x_scale ? e.x_scale[m] : 1.0f;
 #pragma unroll
   for (int i = 0; i < 8; ++i) {
     v[i] = float(acc[i]) * sc[i];
     if (e.x_scale) v[i] *= xs;
-  }
-  if (e.bias) {
-    const float4 b0 = *reinterpret_cast<const float4*>(e.bias + n0);
-    const float4 b1 = *reinterpret_cast<const float4*>(e.bias + n0 + 4);
-    const float b[8] = {b0.x, b0.y, b0.z, b0.w, b1.x, b1.y, b1.z, b1.w};
-#pragma unroll
-    for (int i = 0; i < 8; ++i) v[i] += b[i];
+    v[i] += b[i];
   }
   if (e.residual) {
     const uint4 r = *reinterpret_cast<const uint4*>(e.residual + m * e.ld_residual + n0);
@@ -269,6 +272,29 @@ __device__ __forceinline__ void store_out8(const Epilogue& e, int64_t m, int64_t
     for (int i = 0; i < 4; ++i) h[i] = __floats2half2_rn(v[2 * i], v[2 * i + 1]);
     *reinterpret_cast<uint4*>(e.y_f16 + m * e.ld_f16 + n0) = o;
   }
+}
+
+// Eight consecutive outputs n0..n0+7 of row m; vectorized when everything is aligned.
+__device__ __forceinline__ void store_out8(const Epilogue& e, int64_t m, int64_t n0, int64_t n_total,
+                                           const int32_t (&acc)[8], bool vec_ok) {
+  float sc[8] = {}, b[8] = {};
+  if (e.y_f16 || e.y_f32) {
+    if (vec_ok && n0 + 8 <= n_total) {
+      const float4 s0 = *reinterpret_cast<const float4*>(e.w_scale + n0);
+      const float4 s1 = *reinterpret_cast<const float4*>(e.w_scale + n0 + 4);
+      sc[0] = s0.x, sc[1] = s0.y, sc[2] = s0.z, sc[3] = s0.w, sc[4] = s1.x, sc[5] = s1.y, sc[6] = s1.z, sc[7] = s1.w;
+      if (e.bias) {
+        const float4 b0 = *reinterpret_cast<const float4*>(e.bias + n0);
+        const float4 b1 = *reinterpret_cast<const float4*>(e.bias + n0 + 4);
+        b[0] = b0.x, b[1] = b0.y, b[2] = b0.z, b[3] = b0.w, b[4] = b1.x, b[5] = b1.y, b[6] = b1.z, b[7] = b1.w;
+      }
+    } else {
+#pragma unroll
+      for (int i = 0; i < 8; ++i)
+        if (n0 + i < n_total) sc[i] = e.w_scale[n0 + i], b[i] = e.bias ? e.bias[n0 + i] : 0.0f;
+    }
+  }
+  store_out8_with(e, m, n0, n_total, acc, sc, b, vec_ok);
 }
 
 // Host: may store_out8 use 16-byte accesses (every row start and every array 16-byte aligned)?

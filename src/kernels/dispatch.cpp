@@ -12,7 +12,7 @@ using enum Route;
 constexpr Route E = Route::Count;
 const RoutePoint kTable[] = {
 #include "kernels/route_table.inc"
-    {0, 0, 0, 0, 0, {E, E, E, E, E, E, E, E, E, E}},  // sentinel (never matched: p = 0)
+    {0, 0, 0, 0, 0, {E}},  // sentinel (never matched: p = 0)
 };
 
 bool route_ok_for(Route r, int64_t m, int p, int q) {
@@ -23,7 +23,8 @@ bool route_ok_for(Route r, int64_t m, int p, int q) {
     case Fp4Lt: return fp4;
     case Fp16: return fp4 || int_p;
     case Gemv: return m <= 4 && (p == 2 || p == 3 || p == 4 || p == 6 || p == 8);
-    case Int8Lt: return p == 8;
+    case Int8Lt:
+    case Int8Tma: return p == 8;
     case Btc: return (p == 2 && q == 8) || (p == 3 && q == 8) || (p == 4 && (q == 4 || q == 8)) ||
                      (p == 6 && (q == 6 || q == 8));
     case Count: return false;
@@ -34,12 +35,13 @@ bool route_ok_for(Route r, int64_t m, int p, int q) {
 Route fallback_rule(int64_t m, int p, int q, RouteMask available) {
   // For shapes and formats the table has no point for: the pattern of the H200 measurements
   // (bench/results/kernels-h200.md): streaming kernels for decode, FP16 cuBLAS in the middle
-  // where no quantized route wins, cuBLASLt int8 (after the unpack pre-pass) for large M.
+  // where no quantized route wins, the own int8 wgmma kernel with its fused epilogue (after the
+  // unpack pre-pass) for large M.
   static const Route small[] = {Fp4Gemv, Gemv, Decode, Btc, Int8Lt, Fp16, Fp4Lt, UnpackLt, Wgmma128};
-  static const Route middle[] = {Fp16, Int8Lt, Fp4Lt, Wgmma128, UnpackLt, Decode, Btc};
-  static const Route large[] = {Int8Lt, Fp4Lt, UnpackLt, Wgmma256, Wgmma128, Fp16, Decode, Btc};
+  static const Route middle[] = {Fp16, Int8Lt, Int8Tma, Fp4Lt, Wgmma128, UnpackLt, UnpackTma, Decode, Btc};
+  static const Route large[] = {Int8Tma, Int8Lt, Fp4Lt, UnpackTma, UnpackLt, Wgmma256, Wgmma128, Fp16, Decode, Btc};
   const Route* order = m <= 16 ? small : (m < 2048 ? middle : large);
-  const int count = m <= 16 ? 9 : (m < 2048 ? 7 : 8);
+  const int count = m <= 16 ? 9 : (m < 2048 ? 9 : 10);
   for (int i = 0; i < count; ++i)
     if ((available & route_bit(order[i])) && route_ok_for(order[i], m, p, q)) return order[i];
   fail("gemm_quantized: no route for p = {}, q = {} with the operands given", p, q);
@@ -58,6 +60,8 @@ std::string_view route_name(Route route) {
     case Gemv: return "gemv";
     case Fp4Gemv: return "fp4-gemv";
     case Fp4Lt: return "fp4-unpack+cublasLt-fp8";
+    case Int8Tma: return "int8-tma";
+    case UnpackTma: return "unpack+int8-tma";
     case Count: break;
   }
   return "?";
@@ -98,13 +102,13 @@ Route gemm_quantized(GemmContext& ctx, const QuantLinear& w, const QuantActivati
   const bool codes = x.codes.data != nullptr;
   if (w.gemv.data && codes && x.codes.m <= 4) available |= route_bit(Gemv);
   if (w.frag.data && codes) {
-    available |= route_bit(UnpackLt);
+    available |= route_bit(UnpackLt) | route_bit(UnpackTma);
     if (w.frag.order == FragOrder::Decode)
       available |= route_bit(Decode);
     else
       available |= route_bit(Wgmma128) | route_bit(Wgmma256);
   }
-  if (w.rows && codes && w.p == 8) available |= route_bit(Int8Lt);
+  if (w.rows && codes && w.p == 8) available |= route_bit(Int8Lt) | route_bit(Int8Tma);
   if (w.btc.data && x.planes.data) available |= route_bit(Btc);
   const bool f16_only = epi.y_f16 && !epi.y_f32 && !epi.y_i32 && !epi.bias && !epi.residual;
   if (w.w_f16 && x.x_f16 && f16_only) available |= route_bit(Fp16);
@@ -119,6 +123,8 @@ Route gemm_quantized(GemmContext& ctx, const QuantLinear& w, const QuantActivati
     case Wgmma256: gemm_wgmma(ctx, w.frag, x.codes, epi, stream, 256); break;
     case UnpackLt: gemm_unpack_lt(ctx, w.frag, x.codes, epi, stream); break;
     case Int8Lt: gemm_int8_lt(ctx, w.rows, w.ld_rows, w.n, x.codes, epi, stream); break;
+    case Int8Tma: gemm_int8_tma(ctx, w.rows, w.ld_rows, w.n, x.codes, epi, stream); break;
+    case UnpackTma: gemm_unpack_tma(ctx, w.frag, x.codes, epi, stream); break;
     case Btc: gemm_btc(ctx, w.btc, x.planes, epi, stream); break;
     case Fp4Gemv: {
       Fp8Act act = x.fp8;

@@ -13,6 +13,9 @@
 //                     wgmma s8 (sm_90a), activations through a cp.async pipeline, fused epilogue.
 //   gemm_unpack_lt    unpack pre-pass to int8 rows + cuBLASLt int8 GEMM + epilogue kernel.
 //   gemm_int8_lt      W8A8 with plain int8 weights: cuBLASLt int8 GEMM + epilogue kernel.
+//   gemm_int8_tma     large M, int8 weight rows: own warp-specialized wgmma kernel (sm_90a; bulk
+//                     tensor copies, shared-memory operands), the epilogue fused.
+//   gemm_unpack_tma   unpack pre-pass to int8 rows + gemm_int8_tma.
 //   gemm_btc          route (b): bit-planes on binary tensor cores (mma b1 AND+POPC), any p, q.
 //   gemm_fp4_gemv     FP4 (E2M1) weights x FP8 (E4M3) activations, M <= 8: CUDA-core GEMV,
 //                     E2M1 decoded by bit moves into FP32, FP32 FMA accumulation.
@@ -147,6 +150,11 @@ void gemm_unpack_lt(GemmContext& ctx, const FragWeight& w, const Int8Act& x, con
 // w_rows: int8 codes [n][ldw]; K and ldw multiples of 16 (cuBLASLt int8 alignment).
 void gemm_int8_lt(GemmContext& ctx, const int8_t* w_rows, int64_t ldw, int64_t n, const Int8Act& x,
                   const Epilogue& epi, Stream stream);
+// w_rows: int8 codes [n][ldw]; ldw and x.ld multiples of 16, operands 16-byte aligned, any K.
+void gemm_int8_tma(GemmContext& ctx, const int8_t* w_rows, int64_t ldw, int64_t n, const Int8Act& x,
+                   const Epilogue& epi, Stream stream);
+void gemm_unpack_tma(GemmContext& ctx, const FragWeight& w, const Int8Act& x, const Epilogue& epi,
+                     Stream stream);
 void gemm_btc(GemmContext& ctx, const BtcWeight& w, const PlaneAct& x, const Epilogue& epi,
               Stream stream, const DecodeTuning& tuning = {});
 

@@ -56,7 +56,8 @@ TEST(Dispatch, UnmeasuredShapesUseTheNearestPointAndMissingOperandsAreSkipped) {
   EXPECT_EQ(choose_route(1, 4096, 4096, 3, 4, kAll), Route::Gemv);
   EXPECT_EQ(choose_route(5, 4096, 4096, 3, 4, kAll), Route::Decode);
   EXPECT_EQ(choose_route(1, 4096, 4096, 3, 4, kAll & ~route_bit(Route::Gemv)), Route::Decode);
-  EXPECT_EQ(choose_route(8192, 4096, 4096, 3, 4, kAll), Route::UnpackLt);
+  EXPECT_EQ(choose_route(8192, 4096, 4096, 3, 4, kAll), Route::UnpackTma);
+  EXPECT_EQ(choose_route(8192, 4096, 4096, 3, 4, kAll & ~route_bit(Route::UnpackTma)), Route::UnpackLt);
   EXPECT_THROW(choose_route(1, 4096, 4096, 5, 5, kAll), Error);
 }
 
