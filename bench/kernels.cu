@@ -444,6 +444,7 @@ std::string route_enum(Route r) {
     case Route::Fp4Lt: return "Fp4Lt";
     case Route::Int8Tma: return "Int8Tma";
     case Route::UnpackTma: return "UnpackTma";
+    case Route::Fp4Tma: return "Fp4Tma";
     default: return "Count";
   }
 }
@@ -529,7 +530,8 @@ int main(int argc, char** argv) {
               "(bit-planes, b1 mma). Route (a) timings do not depend on q: W6A8 = W6A6, W4A8 = W4A4. FP4 (W4A4-FP, "
               "W4A8-FP: E2M1 weights, E2M1 / E4M3 activations as E4M3 bytes, y = acc * a_scale * w_scale[n]): fp4-gemv "
               "(M <= 8, CUDA cores: FP32 FMA, or dp4a on 2 w x 2 x when the activations are E2M1 values (W4A4-FP); PDL launch; fp4-gemv-nopdl plain launch), fp4-lt (E2M1 -> E4M3 pre-pass + "
-              "cuBLASLt FP8 -> FP32 + epilogue kernel); their check compares the FP32 output with a float64 reference "
+              "cuBLASLt FP8 -> FP32 + epilogue kernel), fp4-tma (the same pre-pass + the int8-tma kernel on E4M3 operands, f32 "
+              "accumulators, the epilogue fused); their check compares the FP32 output with a float64 reference "
               "within fp4_error_bound (M = 1, and M = 256 on shapes with N K <= 70M). W4A4-FP and W4A8-FP differ only in "
               "the activation values.\n");
   std::printf("- GB/s = (weight + activation + output bytes) / time; weight TB/s = weight bytes / time.\n\n");
@@ -781,6 +783,10 @@ int main(int argc, char** argv) {
           measure_fp4("fp4-lt", Route::Fp4Lt, Fp4Accumulation::TensorCore, [&](const Epilogue& e, int i) {
             gemm_fp4_lt(ctx, Fp4Weight{fp4w[size_t(i % c4)], n, k}, xa, e, nullptr);
           });
+          if (m >= 64)
+            measure_fp4("fp4-tma", Route::Fp4Tma, Fp4Accumulation::TensorCore, [&](const Epilogue& e, int i) {
+              gemm_fp4_tma(ctx, Fp4Weight{fp4w[size_t(i % c4)], n, k}, xa, e, nullptr);
+            });
           continue;
         }
         const int p = f.p, q = f.q;

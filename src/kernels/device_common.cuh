@@ -5,6 +5,7 @@
 #include <cuda_runtime.h>
 
 #include <cstdint>
+#include <type_traits>
 
 #include <sstream>
 #include <string>
@@ -217,15 +218,19 @@ __device__ __forceinline__ void store_out(const Epilogue& e, int64_t m, int64_t 
 
 // Eight consecutive outputs n0..n0+7 of row m, their weight scales and biases at hand (b = 0
 // without a bias); vectorized when everything is aligned.
+// T = int32_t (integer sums; y_i32 written too) or float (FP8 sums; there is no y_i32).
+template <class T>
 __device__ __forceinline__ void store_out8_with(const Epilogue& e, int64_t m, int64_t n0, int64_t n_total,
-                                                const int32_t (&acc)[8], const float (&sc)[8], const float (&b)[8],
+                                                const T (&acc)[8], const float (&sc)[8], const float (&b)[8],
                                                 bool vec_ok) {
+  constexpr bool kInt = std::is_same_v<T, int32_t>;
   if (!vec_ok || n0 + 8 > n_total) {
 #pragma unroll
     for (int i = 0; i < 8; ++i) {
       if (n0 + i >= n_total) continue;
       const int64_t n = n0 + i;
-      if (e.y_i32) e.y_i32[m * e.ld_i32 + n] = acc[i];
+      if constexpr (kInt)
+        if (e.y_i32) e.y_i32[m * e.ld_i32 + n] = acc[i];
       if (!e.y_f16 && !e.y_f32) continue;
       float v = float(acc[i]) * sc[i];
       if (e.x_scale) v *= e.x_scale[m];
@@ -236,10 +241,12 @@ __device__ __forceinline__ void store_out8_with(const Epilogue& e, int64_t m, in
     }
     return;
   }
-  if (e.y_i32) {
-    int4* dst = reinterpret_cast<int4*>(e.y_i32 + m * e.ld_i32 + n0);
-    dst[0] = make_int4(acc[0], acc[1], acc[2], acc[3]);
-    dst[1] = make_int4(acc[4], acc[5], acc[6], acc[7]);
+  if constexpr (kInt) {
+    if (e.y_i32) {
+      int4* dst = reinterpret_cast<int4*>(e.y_i32 + m * e.ld_i32 + n0);
+      dst[0] = make_int4(acc[0], acc[1], acc[2], acc[3]);
+      dst[1] = make_int4(acc[4], acc[5], acc[6], acc[7]);
+    }
   }
   if (!e.y_f16 && !e.y_f32) return;
   float v[8];

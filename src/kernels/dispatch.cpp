@@ -20,7 +20,8 @@ bool route_ok_for(Route r, int64_t m, int p, int q) {
   const bool int_p = p == 2 || p == 3 || p == 4 || p == 6 || p == 8;
   switch (r) {
     case Fp4Gemv: return fp4 && m <= 8;
-    case Fp4Lt: return fp4;
+    case Fp4Lt:
+    case Fp4Tma: return fp4;
     case Fp16: return fp4 || int_p;
     case Gemv: return m <= 4 && (p == 2 || p == 3 || p == 4 || p == 6 || p == 8);
     case Int8Lt:
@@ -38,10 +39,10 @@ Route fallback_rule(int64_t m, int p, int q, RouteMask available) {
   // where no quantized route wins, the own int8 wgmma kernel with its fused epilogue (after the
   // unpack pre-pass) for large M.
   static const Route small[] = {Fp4Gemv, Gemv, Decode, Btc, Int8Lt, Fp16, Fp4Lt, UnpackLt, Wgmma128};
-  static const Route middle[] = {Fp16, Int8Lt, Int8Tma, Fp4Lt, Wgmma128, UnpackLt, UnpackTma, Decode, Btc};
-  static const Route large[] = {Int8Tma, Int8Lt, Fp4Lt, UnpackTma, UnpackLt, Wgmma256, Wgmma128, Fp16, Decode, Btc};
+  static const Route middle[] = {Fp16, Int8Lt, Int8Tma, Fp4Tma, Fp4Lt, Wgmma128, UnpackLt, UnpackTma, Decode, Btc};
+  static const Route large[] = {Int8Tma, Int8Lt, Fp4Tma, Fp4Lt, UnpackTma, UnpackLt, Wgmma256, Wgmma128, Fp16, Decode, Btc};
   const Route* order = m <= 16 ? small : (m < 2048 ? middle : large);
-  const int count = m <= 16 ? 9 : (m < 2048 ? 9 : 10);
+  const int count = m <= 16 ? 9 : (m < 2048 ? 10 : 11);
   for (int i = 0; i < count; ++i)
     if ((available & route_bit(order[i])) && route_ok_for(order[i], m, p, q)) return order[i];
   fail("gemm_quantized: no route for p = {}, q = {} with the operands given", p, q);
@@ -62,6 +63,7 @@ std::string_view route_name(Route route) {
     case Fp4Lt: return "fp4-unpack+cublasLt-fp8";
     case Int8Tma: return "int8-tma";
     case UnpackTma: return "unpack+int8-tma";
+    case Fp4Tma: return "fp4-unpack+fp8-tma";
     case Count: break;
   }
   return "?";
@@ -113,7 +115,7 @@ Route gemm_quantized(GemmContext& ctx, const QuantLinear& w, const QuantActivati
   const bool f16_only = epi.y_f16 && !epi.y_f32 && !epi.y_i32 && !epi.bias && !epi.residual;
   if (w.w_f16 && x.x_f16 && f16_only) available |= route_bit(Fp16);
   const bool fp4 = w.fp4.data && x.fp8.data;
-  if (fp4) available |= route_bit(Fp4Lt) | (x.fp8.m <= 8 ? route_bit(Fp4Gemv) : 0);
+  if (fp4) available |= route_bit(Fp4Lt) | route_bit(Fp4Tma) | (x.fp8.m <= 8 ? route_bit(Fp4Gemv) : 0);
   const int64_t m = codes ? x.codes.m : (fp4 ? x.fp8.m : x.planes.m);
   const Route r = choose_route(m, w.n, w.k, w.p, x.q, available);
   switch (r) {
@@ -133,6 +135,7 @@ Route gemm_quantized(GemmContext& ctx, const QuantLinear& w, const QuantActivati
       break;
     }
     case Fp4Lt: gemm_fp4_lt(ctx, w.fp4, x.fp8, epi, stream); break;
+    case Fp4Tma: gemm_fp4_tma(ctx, w.fp4, x.fp8, epi, stream); break;
     case Fp16:
       if (epi.ld_f16 != w.n) fail("gemm_quantized: the FP16 route writes y_f16 with ld = N");
       cublas_fp16(ctx, m, w.n, w.k, x.x_f16, w.w_f16, epi.y_f16, stream);

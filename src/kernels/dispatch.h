@@ -12,7 +12,7 @@
 namespace bitfold::kernels {
 
 enum class Route : uint8_t {
-  Decode, Wgmma128, Wgmma256, UnpackLt, Int8Lt, Btc, Fp16, Gemv, Fp4Gemv, Fp4Lt, Int8Tma, UnpackTma, Count
+  Decode, Wgmma128, Wgmma256, UnpackLt, Int8Lt, Btc, Fp16, Gemv, Fp4Gemv, Fp4Lt, Int8Tma, UnpackTma, Fp4Tma, Count
 };
 
 // The float formats in the (p, q) of the route table and of choose_route (integer formats are
@@ -24,7 +24,7 @@ std::string_view route_name(Route route);
 
 // Which operand layouts a caller holds (bit mask of 1 << Route): Gemv needs gemv weights and int8
 // codes (and M <= 4), decode / wgmma / unpack-lt frag weights and int8 codes, Int8Lt int8 weight rows (p = 8) and int8 codes, Btc bit-planes
-// of both (Int8Tma like Int8Lt, UnpackTma like UnpackLt), Fp16 FP16 copies of both, Fp4Gemv (M <= 8) / Fp4Lt E2M1 weights and E4M3 activations.
+// of both (Int8Tma like Int8Lt, UnpackTma like UnpackLt), Fp16 FP16 copies of both, Fp4Gemv (M <= 8) / Fp4Lt / Fp4Tma E2M1 weights and E4M3 activations.
 using RouteMask = uint32_t;
 constexpr RouteMask route_bit(Route r) { return RouteMask(1) << unsigned(r); }
 

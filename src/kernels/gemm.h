@@ -16,6 +16,8 @@
 //   gemm_int8_tma     large M, int8 weight rows: own warp-specialized wgmma kernel (sm_90a; bulk
 //                     tensor copies, shared-memory operands), the epilogue fused.
 //   gemm_unpack_tma   unpack pre-pass to int8 rows + gemm_int8_tma.
+//   gemm_fp4_tma      FP4 weights x FP8 activations, large M: E2M1 -> E4M3 pre-pass + the same kernel
+//                     on E4M3 operands (f32 accumulators), the epilogue fused.
 //   gemm_btc          route (b): bit-planes on binary tensor cores (mma b1 AND+POPC), any p, q.
 //   gemm_fp4_gemv     FP4 (E2M1) weights x FP8 (E4M3) activations, M <= 8: CUDA-core GEMV,
 //                     E2M1 decoded by bit moves into FP32, FP32 FMA accumulation.
@@ -155,6 +157,8 @@ void gemm_int8_tma(GemmContext& ctx, const int8_t* w_rows, int64_t ldw, int64_t 
                    const Epilogue& epi, Stream stream);
 void gemm_unpack_tma(GemmContext& ctx, const FragWeight& w, const Int8Act& x, const Epilogue& epi,
                      Stream stream);
+// Any M, any K; the E4M3 copy of the weights (N x round_up(K, 16) bytes) lives in the context.
+void gemm_fp4_tma(GemmContext& ctx, const Fp4Weight& w, const Fp8Act& x, const Epilogue& epi, Stream stream);
 void gemm_btc(GemmContext& ctx, const BtcWeight& w, const PlaneAct& x, const Epilogue& epi,
               Stream stream, const DecodeTuning& tuning = {});
 

@@ -21,6 +21,7 @@ void gemm_unpack_lt(GemmContext&, const FragWeight&, const Int8Act&, const Epilo
 void gemm_int8_lt(GemmContext&, const int8_t*, int64_t, int64_t, const Int8Act&, const Epilogue&, Stream) { no_cuda("gemm_int8_lt"); }
 void gemm_int8_tma(GemmContext&, const int8_t*, int64_t, int64_t, const Int8Act&, const Epilogue&, Stream) { no_cuda("gemm_int8_tma"); }
 void gemm_unpack_tma(GemmContext&, const FragWeight&, const Int8Act&, const Epilogue&, Stream) { no_cuda("gemm_unpack_tma"); }
+void gemm_fp4_tma(GemmContext&, const Fp4Weight&, const Fp8Act&, const Epilogue&, Stream) { no_cuda("gemm_fp4_tma"); }
 void gemm_btc(GemmContext&, const BtcWeight&, const PlaneAct&, const Epilogue&, Stream, const DecodeTuning&) { no_cuda("gemm_btc"); }
 void epilogue_i32(const int32_t*, int64_t, int64_t, int64_t, const Epilogue&, Stream) { no_cuda("epilogue_i32"); }
 void cublas_fp16(GemmContext&, int64_t, int64_t, int64_t, const uint16_t*, const uint16_t*, uint16_t*, Stream) { no_cuda("cublas_fp16"); }

@@ -224,6 +224,42 @@ TEST_F(GpuFp4, CublasLtRouteMatchesReference) {
   }
 }
 
+// The bulk-copy wgmma kernel on E4M3 operands: any K (no multiple of 16 needed), odd N, FP32 + FP16
+// outputs (int32 chunks of floats) and FP16 alone (the bulk store, N % 8 == 0).
+TEST_F(GpuFp4, TmaRouteMatchesReference) {
+  std::vector<Fp4Case> cases;
+  for (int64_t m : {1, 64, 130})
+    for (bool a4 : {false, true}) cases.push_back({m, 37, 336, a4, m == 64, m != 64, m >= 64});
+  cases.push_back({300, 129, 100, false, true, true, true});
+  cases.push_back({260, 264, 96, true, true, true, false});
+  cases.push_back({33, 513, 2064, true, false, false, false});  // K past the single-product bound: coverage
+  uint32_t seed = 260;
+  for (const auto& c : cases) {
+    Fp4Problem pr(c, seed++);
+    Fp4Outputs out(c.m, c.n);
+    gemm_fp4_tma(*ctx_, pr.weight(), pr.act(), make_epilogue(pr, out), nullptr);
+    check_fp4_outputs(pr, out, Fp4Accumulation::TensorCore, "fp4-tma");
+    if (c.n % 8 == 0) {  // FP16 alone, 16-byte rows: the bulk-store epilogue
+      Fp4Outputs out16(c.m, c.n);
+      const int64_t ld = round_up(c.n, 8);
+      DeviceBuffer<uint16_t> y16(size_t(c.m * ld));
+      y16.fill_bytes(0xFF);
+      Epilogue e = make_epilogue(pr, out16);
+      e.y_f32 = nullptr, e.y_f16 = y16.get(), e.ld_f16 = ld;
+      gemm_fp4_tma(*ctx_, pr.weight(), pr.act(), e, nullptr);
+      ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+      // Same kernel, same sums: the FP16 values agree with the run that wrote both outputs up to one
+      // FP16 ulp (its epilogue multiplies and adds in another order).
+      const auto both = out.f16.download(), alone = y16.download();
+      int64_t diff = 0;
+      for (int64_t i = 0; i < c.m; ++i)
+        for (int64_t j = 0; j < c.n; ++j)
+          diff += std::abs(int(both[size_t(i * out.ld + j)]) - int(alone[size_t(i * ld + j)])) > 1;
+      EXPECT_EQ(diff, 0) << "fp4-tma FP16 alone vs with FP32, " << describe(c);
+    }
+  }
+}
+
 TEST_F(GpuFp4, RoutesRefuseWhatTheyCannotRun) {
   Fp4Problem pr({9, 16, 64}, 7);
   Fp4Outputs out(9, 16);

@@ -1,5 +1,6 @@
-// Large-M int8 GEMM with the dequantizing epilogue fused (sm_90a): Y = X . W^T for int8 codes
-// X [M][ldx] and int8 weight rows W [N][ldw], built the way cuBLAS's own Hopper kernels are
+// Large-M GEMMs with the dequantizing epilogue fused (sm_90a): Y = X . W^T for int8 codes X
+// [M][ldx] and int8 weight rows W [N][ldw] (gemm_int8_tma), or E4M3 bytes for both (the FP4
+// route after its E2M1 -> E4M3 pre-pass, gemm_fp4_tma; f32 accumulators), built the way cuBLAS's own Hopper kernels are
 // (warp-specialized, bulk tensor copies, shared-memory wgmma), so that the per-channel scales,
 // bias and residual are applied to the accumulator registers instead of in a separate pass over
 // an int32 copy of Y (what the cuBLASLt routes pay: cuBLASLt 13.0 has no per-row scale for int8).
@@ -54,6 +55,7 @@ struct TmaParams {
   int64_t m, n;
   int k_steps, m_tiles, n_tiles;
   Epilogue epi;
+  float a_scale;  // FP8: the activations' per-tensor scale, folded into the staged weight scales
   bool vec_ok;
 };
 
@@ -122,8 +124,8 @@ __device__ __forceinline__ TileCoord tile_coord(int t, int m_tiles, int n_tiles)
 
 // FP16 results into the four swizzled 64 x 64 boxes (the bulk store's 128-byte swizzle: 16-byte
 // piece c of row r at c ^ (r % 8), which also spreads the lanes' stores over all banks).
-template <bool kFull>
-__device__ __forceinline__ void stage_f16(const int (&acc)[128], uint8_t* out, const float* scale, const float* bias,
+template <bool kFull, class AccT>
+__device__ __forceinline__ void stage_f16(const AccT (&acc)[128], uint8_t* out, const float* scale, const float* bias,
                                           const TmaParams& p, int64_t m0, int64_t n_tile, int row, int g, int tq) {
   const Epilogue& e = p.epi;
   float xs[2] = {1.0f, 1.0f};
@@ -160,7 +162,8 @@ __device__ __forceinline__ void stage_f16(const int (&acc)[128], uint8_t* out, c
 
 // The general epilogue: int32 sums through shared memory in chunks of 32 channels, 8 channels
 // per thread and step.
-__device__ __forceinline__ void write_chunked(const int (&acc)[128], int32_t* chunk, const float* scale,
+template <class AccT>
+__device__ __forceinline__ void write_chunked(const AccT (&acc)[128], AccT* chunk, const float* scale,
                                               const float* bias, const TmaParams& p, int64_t m0, int64_t n_tile,
                                               int consumer, int ct, int row, int tq) {
 #pragma unroll
@@ -171,17 +174,16 @@ __device__ __forceinline__ void write_chunked(const int (&acc)[128], int32_t* ch
 #pragma unroll
     for (int jj = 0; jj < kTmaChunkN / 8; ++jj) {
       const int j = c * (kTmaChunkN / 8) + jj, col = 8 * jj + 2 * tq;
-      *reinterpret_cast<int2*>(chunk + row * kTmaChunkLd + col) = make_int2(acc[4 * j], acc[4 * j + 1]);
-      *reinterpret_cast<int2*>(chunk + (row + 8) * kTmaChunkLd + col) = make_int2(acc[4 * j + 2], acc[4 * j + 3]);
+      chunk[row * kTmaChunkLd + col] = acc[4 * j], chunk[row * kTmaChunkLd + col + 1] = acc[4 * j + 1];
+      chunk[(row + 8) * kTmaChunkLd + col] = acc[4 * j + 2], chunk[(row + 8) * kTmaChunkLd + col + 1] = acc[4 * j + 3];
     }
     consumer_barrier(consumer);
     for (int idx = ct; idx < 64 * kTmaChunkN / 8; idx += 128) {
       const int r = idx / (kTmaChunkN / 8), c8 = (idx % (kTmaChunkN / 8)) * 8;
       const int64_t m = m0 + r, n = n0 + c8;
       if (m >= p.m || n >= p.n) continue;
-      const int4 lo = *reinterpret_cast<const int4*>(chunk + r * kTmaChunkLd + c8);
-      const int4 hi = *reinterpret_cast<const int4*>(chunk + r * kTmaChunkLd + c8 + 4);
-      const int32_t v[8] = {lo.x, lo.y, lo.z, lo.w, hi.x, hi.y, hi.z, hi.w};
+      const AccT* src = chunk + r * kTmaChunkLd + c8;
+      const AccT v[8] = {src[0], src[1], src[2], src[3], src[4], src[5], src[6], src[7]};
       const float* sc = scale + c * kTmaChunkN + c8;
       const float* bi = bias + c * kTmaChunkN + c8;
       const float s8[8] = {sc[0], sc[1], sc[2], sc[3], sc[4], sc[5], sc[6], sc[7]};
@@ -191,9 +193,11 @@ __device__ __forceinline__ void write_chunked(const int (&acc)[128], int32_t* ch
   }
 }
 
-template <TmaEpi kEpi>
-__global__ void __launch_bounds__(384, 1) int8_tma_kernel(const __grid_constant__ TmaParams p) {
+// kFp8: E4M3 operands and f32 accumulators instead of int8 and s32.
+template <TmaEpi kEpi, bool kFp8>
+__global__ void __launch_bounds__(384, 1) tma_gemm_kernel(const __grid_constant__ TmaParams p) {
   constexpr bool kBulk = kEpi != TmaEpi::Chunked;
+  using AccT = std::conditional_t<kFp8, float, int32_t>;
   extern __shared__ uint8_t smem_raw[];
   uint8_t* smem = reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(smem_raw) + 1023) & ~uintptr_t(1023));
   const uint32_t stages = smem_addr(smem);
@@ -239,12 +243,12 @@ __global__ void __launch_bounds__(384, 1) int8_tma_kernel(const __grid_constant_
   const bool want_values = p.epi.y_f16 || p.epi.y_f32;
   int stage = 0;
   uint32_t phase = 0;
-  int acc[128];
+  AccT acc[128];
   for (int t = blockIdx.x; t < tiles; t += gridDim.x) {
     const TileCoord tc = tile_coord(t, p.m_tiles, p.n_tiles);
     const int64_t m0 = int64_t(tc.m_blk) * kTmaTileM + consumer * 64, n_tile = int64_t(tc.n_blk) * kTmaTileN;
 #pragma unroll
-    for (int i = 0; i < 128; ++i) acc[i] = 0;
+    for (int i = 0; i < 128; ++i) acc[i] = AccT(0);
     fence_regs(acc);
     int prev = -1;
     for (int ks = 0; ks < p.k_steps; ++ks) {
@@ -253,7 +257,12 @@ __global__ void __launch_bounds__(384, 1) int8_tma_kernel(const __grid_constant_
       const uint32_t ws = stages + stage * kTmaStageBytes + kTmaXBytes;
       wgmma_fence();
 #pragma unroll
-      for (int kk = 0; kk < 4; ++kk) WgmmaSS<256>::mma(acc, desc_sw128(xs + 32 * kk), desc_sw128(ws + 32 * kk));
+      for (int kk = 0; kk < 4; ++kk) {
+        if constexpr (kFp8)
+          WgmmaSSF8<256>::mma(acc, desc_sw128(xs + 32 * kk), desc_sw128(ws + 32 * kk));
+        else
+          WgmmaSS<256>::mma(acc, desc_sw128(xs + 32 * kk), desc_sw128(ws + 32 * kk));
+      }
       wgmma_commit();
       // The previous step's group is done once at most this one is in flight: release its stage.
       wgmma_wait<1>();
@@ -273,12 +282,12 @@ __global__ void __launch_bounds__(384, 1) int8_tma_kernel(const __grid_constant_
     for (int h = 0; h < 2; ++h) {
       const int64_t n = n_tile + ct + 128 * h;
       const bool ok = want_values && n < p.n;
-      scale[ct + 128 * h] = ok ? p.epi.w_scale[n] : 0.0f;
+      scale[ct + 128 * h] = ok ? (kFp8 ? p.epi.w_scale[n] * p.a_scale : p.epi.w_scale[n]) : 0.0f;
       bias[ct + 128 * h] = ok && p.epi.bias ? p.epi.bias[n] : 0.0f;
     }
     consumer_barrier(consumer);
     if constexpr (kBulk) {
-      stage_f16<kEpi == TmaEpi::BulkFull>(acc, epi_area, scale, bias, p, m0, n_tile, row, g, tq);
+      stage_f16<kEpi == TmaEpi::BulkFull, AccT>(acc, epi_area, scale, bias, p, m0, n_tile, row, g, tq);
       fence_proxy_async();  // the copy engine reads what the threads wrote
       consumer_barrier(consumer);
       if (ct == 0) {
@@ -288,7 +297,7 @@ __global__ void __launch_bounds__(384, 1) int8_tma_kernel(const __grid_constant_
         bulk_commit();
       }
     } else {
-      write_chunked(acc, reinterpret_cast<int32_t*>(epi_area), scale, bias, p, m0, n_tile, consumer, ct, row, tq);
+      write_chunked(acc, reinterpret_cast<AccT*>(epi_area), scale, bias, p, m0, n_tile, consumer, ct, row, tq);
     }
   }
   if (kBulk && ct == 0) bulk_wait_all<false>();
@@ -341,47 +350,63 @@ bool bulk_store_ok(const Epilogue& e, int64_t n) {
 
 }  // namespace bitfold::kernels::detail
 
+namespace bitfold::kernels::detail {
+namespace {
+
+template <bool kFp8>
+void configure_tma_kernels() {
+  static std::once_flag configured;
+  std::call_once(configured, [] {
+    for (auto kernel : {tma_gemm_kernel<TmaEpi::BulkPlain, kFp8>, tma_gemm_kernel<TmaEpi::BulkFull, kFp8>,
+                        tma_gemm_kernel<TmaEpi::Chunked, kFp8>})
+      BITFOLD_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kTmaSmemBytes));
+  });
+}
+
+// Y = X . W^T over byte operands (int8 codes, or E4M3 with kFp8), X [m][ldx], W [n][ldw].
+template <bool kFp8>
+void launch_tma_gemm(const char* who, const void* w_rows, int64_t ldw, int64_t n, const void* x, int64_t ldx,
+                     int64_t m, int64_t k, const Epilogue& epi, float a_scale, Stream stream) {
+  if (ldw % 16 != 0 || ldx % 16 != 0 || ldw < k || ldx < k)
+    fail_rt("{}: ldw {} and ldx {} must be multiples of 16 and >= K {}", who, ldw, ldx, k);
+  if (reinterpret_cast<uintptr_t>(w_rows) % 16 != 0 || reinterpret_cast<uintptr_t>(x) % 16 != 0)
+    fail_rt("{}: operands must be 16-byte aligned", who);
+  if (!epi.w_scale && (epi.y_f16 || epi.y_f32)) fail_rt("{}: w_scale is required", who);
+  if (m >= (int64_t(1) << 31) || n >= (int64_t(1) << 31)) fail_rt("{}: M {} or N {} too large", who, m, n);
+  if (m == 0 || n == 0) return;
+  configure_tma_kernels<kFp8>();
+  TmaParams p{};
+  p.x_map = tensor_map_2d(CU_TENSOR_MAP_DATA_TYPE_UINT8, 1, x, ldx, m, k, kTmaStepK, kTmaTileM);
+  p.w_map = tensor_map_2d(CU_TENSOR_MAP_DATA_TYPE_UINT8, 1, w_rows, ldw, n, k, kTmaStepK, kTmaTileN);
+  const bool bulk = bulk_store_ok(epi, n);
+  const TmaEpi kind = !bulk ? TmaEpi::Chunked
+                            : (epi.bias || epi.x_scale || epi.residual ? TmaEpi::BulkFull : TmaEpi::BulkPlain);
+  if (bulk) p.y_map = tensor_map_2d(CU_TENSOR_MAP_DATA_TYPE_FLOAT16, 2, epi.y_f16, epi.ld_f16, m, n, kTmaBoxN, 64);
+  p.m = m;
+  p.n = n;
+  p.k_steps = int(ceil_div(k, kTmaStepK));
+  p.m_tiles = int(ceil_div(m, kTmaTileM));
+  p.n_tiles = int(ceil_div(n, kTmaTileN));
+  p.epi = epi;
+  p.a_scale = a_scale;
+  p.vec_ok = epilogue_vec_ok(epi);
+  const unsigned grid = unsigned(std::min(p.m_tiles * p.n_tiles, sm_count()));
+  switch (kind) {
+    case TmaEpi::BulkPlain: tma_gemm_kernel<TmaEpi::BulkPlain, kFp8><<<grid, 384, kTmaSmemBytes, stream>>>(p); break;
+    case TmaEpi::BulkFull: tma_gemm_kernel<TmaEpi::BulkFull, kFp8><<<grid, 384, kTmaSmemBytes, stream>>>(p); break;
+    case TmaEpi::Chunked: tma_gemm_kernel<TmaEpi::Chunked, kFp8><<<grid, 384, kTmaSmemBytes, stream>>>(p); break;
+  }
+  BITFOLD_CUDA_LAUNCH_CHECK();
+}
+
+}  // namespace
+}  // namespace bitfold::kernels::detail
+
 namespace bitfold::kernels {
 
 void gemm_int8_tma(GemmContext& /*ctx*/, const int8_t* w_rows, int64_t ldw, int64_t n, const Int8Act& x,
                    const Epilogue& epi, Stream stream) {
-  using namespace detail;
-  if (ldw % 16 != 0 || x.ld % 16 != 0 || ldw < x.k || x.ld < x.k)
-    fail_rt("gemm_int8_tma: ldw {} and ldx {} must be multiples of 16 and >= K {}", ldw, x.ld, x.k);
-  if (reinterpret_cast<uintptr_t>(w_rows) % 16 != 0 || reinterpret_cast<uintptr_t>(x.data) % 16 != 0)
-    fail_rt("gemm_int8_tma: operands must be 16-byte aligned");
-  if (!epi.w_scale && (epi.y_f16 || epi.y_f32)) fail_rt("gemm_int8_tma: w_scale is required");
-  if (x.m >= (int64_t(1) << 31) || n >= (int64_t(1) << 31)) fail_rt("gemm_int8_tma: M {} or N {} too large", x.m, n);
-  if (x.m == 0 || n == 0) return;
-  static std::once_flag configured;
-  std::call_once(configured, [] {
-    for (auto kernel : {int8_tma_kernel<TmaEpi::BulkPlain>, int8_tma_kernel<TmaEpi::BulkFull>,
-                        int8_tma_kernel<TmaEpi::Chunked>})
-      BITFOLD_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kTmaSmemBytes));
-  });
-  TmaParams p{};
-  p.x_map = tensor_map_2d(CU_TENSOR_MAP_DATA_TYPE_UINT8, 1, x.data, x.ld, x.m, x.k, kTmaStepK, kTmaTileM);
-  p.w_map = tensor_map_2d(CU_TENSOR_MAP_DATA_TYPE_UINT8, 1, w_rows, ldw, n, x.k, kTmaStepK, kTmaTileN);
-  const bool bulk = bulk_store_ok(epi, n);
-  const TmaEpi kind = !bulk ? TmaEpi::Chunked
-                            : (epi.bias || epi.x_scale || epi.residual ? TmaEpi::BulkFull : TmaEpi::BulkPlain);
-  if (bulk)
-    p.y_map = tensor_map_2d(CU_TENSOR_MAP_DATA_TYPE_FLOAT16, 2, epi.y_f16, epi.ld_f16, x.m, n, kTmaBoxN, 64);
-  p.m = x.m;
-  p.n = n;
-  p.k_steps = int(ceil_div(x.k, kTmaStepK));
-  p.m_tiles = int(ceil_div(x.m, kTmaTileM));
-  p.n_tiles = int(ceil_div(n, kTmaTileN));
-  p.epi = epi;
-  p.vec_ok = epilogue_vec_ok(epi);
-  const int tiles = p.m_tiles * p.n_tiles;
-  const unsigned grid = unsigned(std::min(tiles, sm_count()));
-  switch (kind) {
-    case TmaEpi::BulkPlain: int8_tma_kernel<TmaEpi::BulkPlain><<<grid, 384, kTmaSmemBytes, stream>>>(p); break;
-    case TmaEpi::BulkFull: int8_tma_kernel<TmaEpi::BulkFull><<<grid, 384, kTmaSmemBytes, stream>>>(p); break;
-    case TmaEpi::Chunked: int8_tma_kernel<TmaEpi::Chunked><<<grid, 384, kTmaSmemBytes, stream>>>(p); break;
-  }
-  BITFOLD_CUDA_LAUNCH_CHECK();
+  detail::launch_tma_gemm<false>("gemm_int8_tma", w_rows, ldw, n, x.data, x.ld, x.m, x.k, epi, 1.0f, stream);
 }
 
 void gemm_unpack_tma(GemmContext& ctx, const FragWeight& w, const Int8Act& x, const Epilogue& epi, Stream stream) {
@@ -391,6 +416,19 @@ void gemm_unpack_tma(GemmContext& ctx, const FragWeight& w, const Int8Act& x, co
   auto* rows = static_cast<int8_t*>(c.ensure(c.scratch, c.scratch_bytes, size_t(w.n * ldw)));
   unpack_frag_device(w, rows, ldw, stream);
   gemm_int8_tma(ctx, rows, ldw, w.n, x, epi, stream);
+}
+
+void gemm_fp4_tma(GemmContext& ctx, const Fp4Weight& w, const Fp8Act& x, const Epilogue& epi, Stream stream) {
+  if (w.k != x.k) detail::fail_rt("gemm_fp4_tma: weight K {} != activation K {}", w.k, x.k);
+  if (reinterpret_cast<uintptr_t>(w.data) % 16 != 0) detail::fail_rt("gemm_fp4_tma: weights must be 16-byte aligned");
+  if (epi.y_i32) detail::fail_rt("gemm_fp4_tma: FP4 routes have no integer accumulator (epi.y_i32 must be null)");
+  if (!epi.w_scale) detail::fail_rt("gemm_fp4_tma: w_scale is required");
+  if (x.m <= 0 || w.n <= 0) return;
+  auto& c = ctx.impl();
+  const int64_t ldw = round_up(w.k, 16);
+  auto* rows = static_cast<uint8_t*>(c.ensure(c.scratch_fp8, c.scratch_fp8_bytes, size_t(w.n * ldw)));
+  unpack_fp4_device(w, rows, ldw, stream);
+  detail::launch_tma_gemm<true>("gemm_fp4_tma", rows, ldw, w.n, x.data, x.ld, x.m, x.k, epi, x.a_scale, stream);
 }
 
 }  // namespace bitfold::kernels
