@@ -37,6 +37,9 @@ struct GemmContext::Impl {
   void* scratch_f32 = nullptr;
   size_t scratch_f32_bytes = 0;
   void* ensure(void*& buf, size_t& have, size_t need);
+  // The unpack pre-pass of the large-M routes: frag weights -> int8 rows [n][ldw] in `scratch`
+  // (ldw = K rounded up to 16, columns past K zeroed); returns the rows.
+  const int8_t* unpack_to_rows(const FragWeight& w, int64_t ldw, Stream stream);
 
   struct LtPlan {
     cublasLtMatmulDesc_t desc = nullptr;

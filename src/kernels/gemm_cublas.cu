@@ -332,13 +332,16 @@ void unpack_frag_device(const FragWeight& w, int8_t* out, int64_t ldw, Stream st
   BITFOLD_CUDA_LAUNCH_CHECK();
 }
 
+const int8_t* GemmContext::Impl::unpack_to_rows(const FragWeight& w, int64_t ldw, Stream stream) {
+  auto* rows = static_cast<int8_t*>(ensure(scratch, scratch_bytes, size_t(w.n * ldw)));
+  unpack_frag_device(w, rows, ldw, stream);
+  return rows;
+}
+
 void gemm_unpack_lt(GemmContext& ctx, const FragWeight& w, const Int8Act& x, const Epilogue& epi, Stream stream) {
   if (w.k != x.k) detail::fail_rt("gemm_unpack_lt: weight K {} != activation K {}", w.k, x.k);
-  auto& c = ctx.impl();
   const int64_t ldw = round_up(w.k, 16);
-  auto* rows = static_cast<int8_t*>(c.ensure(c.scratch, c.scratch_bytes, size_t(w.n * ldw)));
-  unpack_frag_device(w, rows, ldw, stream);
-  gemm_int8_lt(ctx, rows, ldw, w.n, x, epi, stream);
+  gemm_int8_lt(ctx, ctx.impl().unpack_to_rows(w, ldw, stream), ldw, w.n, x, epi, stream);
 }
 
 void gemm_int8_lt(GemmContext& ctx, const int8_t* w_rows, int64_t ldw, int64_t n, const Int8Act& x,

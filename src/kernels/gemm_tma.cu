@@ -411,11 +411,8 @@ void gemm_int8_tma(GemmContext& /*ctx*/, const int8_t* w_rows, int64_t ldw, int6
 
 void gemm_unpack_tma(GemmContext& ctx, const FragWeight& w, const Int8Act& x, const Epilogue& epi, Stream stream) {
   if (w.k != x.k) detail::fail_rt("gemm_unpack_tma: weight K {} != activation K {}", w.k, x.k);
-  auto& c = ctx.impl();
   const int64_t ldw = round_up(w.k, 16);
-  auto* rows = static_cast<int8_t*>(c.ensure(c.scratch, c.scratch_bytes, size_t(w.n * ldw)));
-  unpack_frag_device(w, rows, ldw, stream);
-  gemm_int8_tma(ctx, rows, ldw, w.n, x, epi, stream);
+  gemm_int8_tma(ctx, ctx.impl().unpack_to_rows(w, ldw, stream), ldw, w.n, x, epi, stream);
 }
 
 void gemm_fp4_tma(GemmContext& ctx, const Fp4Weight& w, const Fp8Act& x, const Epilogue& epi, Stream stream) {
