@@ -1,13 +1,14 @@
-// Large-M GEMMs with the dequantizing epilogue fused (sm_90a): Y = X . W^T for int8 codes X
-// [M][ldx] and int8 weight rows W [N][ldw] (gemm_int8_tma), or E4M3 bytes for both (the FP4
-// route after its E2M1 -> E4M3 pre-pass, gemm_fp4_tma; f32 accumulators), built the way cuBLAS's own Hopper kernels are
-// (warp-specialized, bulk tensor copies, shared-memory wgmma), so that the per-channel scales,
-// bias and residual are applied to the accumulator registers instead of in a separate pass over
-// an int32 copy of Y (what the cuBLASLt routes pay: cuBLASLt 13.0 has no per-row scale for int8).
+// Large-M GEMMs with the dequantizing epilogue fused (sm_90a): Y = X . W^T over byte operands,
+// built the way cuBLAS's own Hopper kernels are (warp-specialized, bulk tensor copies,
+// shared-memory wgmma), so that the per-channel scales, bias and residual are applied to the
+// accumulators instead of in a separate pass over a 32-bit copy of Y (what the cuBLASLt routes
+// pay: cuBLASLt 13.0 has no per-row scale for int8 or e4m3). Operands: int8 codes X [M][ldx] and
+// int8 weight rows W [N][ldw] (gemm_int8_tma, s32 accumulators), or E4M3 bytes for both (the FP4
+// route after its E2M1 -> E4M3 pre-pass, gemm_fp4_tma, f32 accumulators).
 //
 // Persistent CTAs, one per SM, of three warpgroups: warpgroup 0 issues the copies (one thread),
 // warpgroups 1 and 2 multiply and write the outputs. A tile is 128 tokens x 256 channels; a
-// k step is 128 codes: 16 KB of X and 32 KB of W per stage, three stages on mbarriers (full: the
+// k step is 128 bytes: 16 KB of X and 32 KB of W per stage, three stages on mbarriers (full: the
 // copy engine's byte count; empty: the consumers' warps). Consumer c takes tokens [64 c, 64 c +
 // 64) of the tile with four m64n256k32 wgmmas per step, both operands read from 128-byte-swizzled
 // shared memory as the copy engine wrote them. Tiles run in groups of 8 token blocks, token block
@@ -45,12 +46,12 @@ constexpr int kTmaSmemBytes = kTmaBarOffset + 2 * kTmaStages * 8 + 1024;
 
 // How a kernel writes its tile (a template parameter, so that each variant's code stays small):
 // FP16 alone through the bulk store, with y = acc * w_scale only (Plain) or with any of x_scale,
-// bias, residual (Full); anything else through int32 chunks (Chunked).
+// bias, residual (Full); anything else through chunks of the 32-bit sums (Chunked).
 enum class TmaEpi { BulkPlain, BulkFull, Chunked };
 
 struct TmaParams {
-  CUtensorMap x_map;  // int8 [M][K], box 128 x 128
-  CUtensorMap w_map;  // int8 [N][K], box 256 x 128
+  CUtensorMap x_map;  // bytes [M][K], box 128 x 128
+  CUtensorMap w_map;  // bytes [N][K], box 256 x 128
   CUtensorMap y_map;  // FP16 [M][N], box 64 x 64 (bulk-store epilogue only)
   int64_t m, n;
   int k_steps, m_tiles, n_tiles;
@@ -103,6 +104,8 @@ __device__ __forceinline__ void bulk_wait_all() {
   else
     asm volatile("cp.async.bulk.wait_group 0;\n" ::: "memory");
 }
+// Named barriers 1 and 2, one per consumer warpgroup (literal ids: an id in a register makes
+// ptxas reserve all 16 barriers).
 __device__ __forceinline__ void consumer_barrier(int consumer) {
   if (consumer == 0)
     asm volatile("bar.sync 1, 128;\n" ::: "memory");
