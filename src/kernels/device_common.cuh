@@ -307,4 +307,7 @@ __device__ __forceinline__ void store_out8(const Epilogue& e, int64_t m, int64_t
 // Host: may store_out8 use 16-byte accesses (every row start and every array 16-byte aligned)?
 bool epilogue_vec_ok(const Epilogue& e);
 
+// Host: what every FP4 route refuses (K mismatch, misaligned operands, an integer output, no w_scale).
+void check_fp4_operands(const char* who, const Fp4Weight& w, const Fp8Act& x, const Epilogue& epi);
+
 }  // namespace bitfold::kernels::detail

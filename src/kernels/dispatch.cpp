@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <limits>
+#include <span>
 
 #include "core/error.h"
 
@@ -41,10 +42,10 @@ Route fallback_rule(int64_t m, int p, int q, RouteMask available) {
   static const Route small[] = {Fp4Gemv, Gemv, Decode, Btc, Int8Lt, Fp16, Fp4Lt, UnpackLt, Wgmma128};
   static const Route middle[] = {Fp16, Int8Lt, Int8Tma, Fp4Tma, Fp4Lt, Wgmma128, UnpackLt, UnpackTma, Decode, Btc};
   static const Route large[] = {Int8Tma, Int8Lt, Fp4Tma, Fp4Lt, UnpackTma, UnpackLt, Wgmma256, Wgmma128, Fp16, Decode, Btc};
-  const Route* order = m <= 16 ? small : (m < 2048 ? middle : large);
-  const int count = m <= 16 ? 9 : (m < 2048 ? 10 : 11);
-  for (int i = 0; i < count; ++i)
-    if ((available & route_bit(order[i])) && route_ok_for(order[i], m, p, q)) return order[i];
+  const std::span<const Route> order = m <= 16 ? std::span<const Route>(small)
+                                                : (m < 2048 ? std::span<const Route>(middle) : std::span<const Route>(large));
+  for (Route r : order)
+    if ((available & route_bit(r)) && route_ok_for(r, m, p, q)) return r;
   fail("gemm_quantized: no route for p = {}, q = {} with the operands given", p, q);
 }
 }  // namespace

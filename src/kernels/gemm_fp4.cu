@@ -335,6 +335,9 @@ unsigned grid_for(int64_t threads, int per_block) {
   return unsigned(std::max<int64_t>(1, b));
 }
 
+
+}  // namespace
+
 void check_fp4_operands(const char* who, const Fp4Weight& w, const Fp8Act& x, const Epilogue& epi) {
   if (w.k != x.k) fail_rt("{}: weight K {} != activation K {}", who, w.k, x.k);
   if (x.ld % 16 != 0 || reinterpret_cast<uintptr_t>(x.data) % 16 != 0)
@@ -344,7 +347,6 @@ void check_fp4_operands(const char* who, const Fp4Weight& w, const Fp8Act& x, co
   if (!epi.w_scale) fail_rt("{}: w_scale is required", who);
 }
 
-}  // namespace
 }  // namespace detail
 
 void gemm_fp4_gemv(const Fp4Weight& w, const Fp8Act& x, const Epilogue& epi, Stream stream, const GemvOptions& opt) {

@@ -163,8 +163,8 @@ __device__ __forceinline__ void stage_f16(const AccT (&acc)[128], uint8_t* out, 
   }
 }
 
-// The general epilogue: int32 sums through shared memory in chunks of 32 channels, 8 channels
-// per thread and step.
+// The general epilogue: the 32-bit sums (int or float) through shared memory in chunks of 32
+// channels, 8 channels per thread and step.
 template <class AccT>
 __device__ __forceinline__ void write_chunked(const AccT (&acc)[128], AccT* chunk, const float* scale,
                                               const float* bias, const TmaParams& p, int64_t m0, int64_t n_tile,
@@ -419,10 +419,7 @@ void gemm_unpack_tma(GemmContext& ctx, const FragWeight& w, const Int8Act& x, co
 }
 
 void gemm_fp4_tma(GemmContext& ctx, const Fp4Weight& w, const Fp8Act& x, const Epilogue& epi, Stream stream) {
-  if (w.k != x.k) detail::fail_rt("gemm_fp4_tma: weight K {} != activation K {}", w.k, x.k);
-  if (reinterpret_cast<uintptr_t>(w.data) % 16 != 0) detail::fail_rt("gemm_fp4_tma: weights must be 16-byte aligned");
-  if (epi.y_i32) detail::fail_rt("gemm_fp4_tma: FP4 routes have no integer accumulator (epi.y_i32 must be null)");
-  if (!epi.w_scale) detail::fail_rt("gemm_fp4_tma: w_scale is required");
+  detail::check_fp4_operands("gemm_fp4_tma", w, x, epi);
   if (x.m <= 0 || w.n <= 0) return;
   auto& c = ctx.impl();
   const int64_t ldw = round_up(w.k, 16);

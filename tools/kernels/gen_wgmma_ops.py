@@ -14,53 +14,45 @@ def outputs(count, constraint="+r"):
     return ",\n          ".join(rows)
 
 
-def wrapper(kind, n):
-    acc = n // 2
-    out = [f"template <>", f"struct Wgmma{kind}<{n}> {{"]
-    if kind == "RS":
-        out.append(f"  // D[64 x {n}] += A[64 x 32] (registers, s8) . B[{n} x 32]^T (shared memory descriptor, s8).")
-        out.append(f"  __device__ __forceinline__ static void mma(int (&d)[{acc}], const uint32_t (&a)[4], uint64_t desc) {{")
-        operands = f"{{%{acc}, %{acc + 1}, %{acc + 2}, %{acc + 3}}}, %{acc + 4}, 1"
-        inputs = '"r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc)'
-    else:
-        out.append(f"  // D[64 x {n}] += A[64 x 32] . B[{n} x 32]^T, both s8 from shared-memory descriptors.")
-        out.append(f"  __device__ __forceinline__ static void mma(int (&d)[{acc}], uint64_t desc_a, uint64_t desc_b) {{")
-        operands = f"%{acc}, %{acc + 1}, 1"
-        inputs = '"l"(desc_a), "l"(desc_b)'
-    out.append("    asm volatile(")
-    out.append('      "{\\n"')
+def emit(struct, comment, signature, instr, operands, out_constraint, inputs, acc, prelude=()):
+    """One specialization: `instr` {d0 .. d(acc-1)}, operands; the accumulators as "+r" or "+f"."""
+    out = ["template <>", f"struct {struct} {{", f"  // {comment}",
+           f"  __device__ __forceinline__ static void mma({signature}) {{", "    asm volatile("]
+    out += [f'      "{line}"' for line in prelude]
+    out.append(f'      "{instr} {{"')
     rows = [", ".join(f"%{i}" for i in range(r, min(r + 16, acc))) for r in range(0, acc, 16)]
-    out.append(f'      "wgmma.mma_async.sync.aligned.m64n{n}k32.s32.s8.s8 {{"')
     for i, row in enumerate(rows):
         sep = ", " if i + 1 < len(rows) else ""
         out.append(f'      "{row}{sep}"')
     out.append(f'      "}}, {operands};\\n}}\\n"')
-    out.append(f"      : {outputs(acc)}")
+    out.append(f"      : {outputs(acc, out_constraint)}")
     out.append(f"      : {inputs});")
-    out.append("  }")
-    out.append("};")
+    out += ["  }", "};"]
     return "\n".join(out)
+
+
+def wrapper(kind, n):
+    acc = n // 2
+    instr = f"wgmma.mma_async.sync.aligned.m64n{n}k32.s32.s8.s8"
+    if kind == "RS":
+        return emit(f"WgmmaRS<{n}>",
+                    f"D[64 x {n}] += A[64 x 32] (registers, s8) . B[{n} x 32]^T (shared memory descriptor, s8).",
+                    f"int (&d)[{acc}], const uint32_t (&a)[4], uint64_t desc", instr,
+                    f"{{%{acc}, %{acc + 1}, %{acc + 2}, %{acc + 3}}}, %{acc + 4}, 1", "+r",
+                    '"r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc)', acc, prelude=["{\\n"])
+    return emit(f"WgmmaSS<{n}>", f"D[64 x {n}] += A[64 x 32] . B[{n} x 32]^T, both s8 from shared-memory descriptors.",
+                f"int (&d)[{acc}], uint64_t desc_a, uint64_t desc_b", instr, f"%{acc}, %{acc + 1}, 1", "+r",
+                '"l"(desc_a), "l"(desc_b)', acc, prelude=["{\\n"])
 
 
 def wrapper_fp8(n):
     acc = n // 2
-    out = ["template <>", f"struct WgmmaSSF8<{n}> {{"]
-    out.append(f"  // D[64 x {n}] += A[64 x 32] . B[{n} x 32]^T, E4M3 from shared-memory descriptors, f32 accumulators.")
-    out.append(f"  __device__ __forceinline__ static void mma(float (&d)[{acc}], uint64_t desc_a, uint64_t desc_b) {{")
-    out.append("    asm volatile(")
-    out.append('      "{\\n.reg .pred p;\\n"')
-    out.append(f'      "setp.ne.b32 p, %{acc + 2}, 0;\\n"')
-    out.append(f'      "wgmma.mma_async.sync.aligned.m64n{n}k32.f32.e4m3.e4m3 {{"')
-    rows = [", ".join(f"%{i}" for i in range(r, min(r + 16, acc))) for r in range(0, acc, 16)]
-    for i, row in enumerate(rows):
-        sep = ", " if i + 1 < len(rows) else ""
-        out.append(f'      "{row}{sep}"')
-    out.append(f'      "}}, %{acc}, %{acc + 1}, p, 1, 1;\\n}}\\n"')
-    out.append(f"      : {outputs(acc, '+f')}")
-    out.append('      : "l"(desc_a), "l"(desc_b), "r"(1));')
-    out.append("  }")
-    out.append("};")
-    return "\n".join(out)
+    return emit(f"WgmmaSSF8<{n}>",
+                f"D[64 x {n}] += A[64 x 32] . B[{n} x 32]^T, E4M3 from shared-memory descriptors, f32 accumulators.",
+                f"float (&d)[{acc}], uint64_t desc_a, uint64_t desc_b",
+                f"wgmma.mma_async.sync.aligned.m64n{n}k32.f32.e4m3.e4m3", f"%{acc}, %{acc + 1}, p, 1, 1", "+f",
+                '"l"(desc_a), "l"(desc_b), "r"(1)', acc,
+                prelude=["{\\n.reg .pred p;\\n", f"setp.ne.b32 p, %{acc + 2}, 0;\\n"])
 
 
 def main():
